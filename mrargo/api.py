@@ -1,0 +1,110 @@
+"""The user-facing job API: subclass MapReduce, write generator methods.
+
+    class WordCount(MapReduce):
+        def mapper(self, _, line):
+            for word in line.split():
+                yield word, 1
+        def reducer(self, word, counts):
+            yield word, sum(counts)
+
+A job with several steps returns them from ``steps()``; a Step names the
+job's own methods.  Task logic is pure pairs-in, pairs-out: the runtime
+owns every byte of I/O, so the same class runs locally and on Argo.
+
+This module imports no backend.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from mrargo.runtime.codec import encode_key
+
+Pair = tuple[Any, Any]
+Method = Callable[..., Any]
+
+HOOKS = ("mapper_init", "mapper_final", "combiner_init", "combiner_final", "reducer_init", "reducer_final")
+PHASES = ("mapper", "combiner", "reducer")
+INPUT_FORMATS = ("lines", "files", "jsonl")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One map/shuffle/reduce round.  Each field is a method of the job.
+
+    No reducer makes a map-only step; no mapper passes records through.
+    ``reducers`` overrides the job's reducer count for this step.
+    """
+
+    mapper: Method | None = None
+    combiner: Method | None = None
+    reducer: Method | None = None
+    mapper_init: Method | None = None
+    mapper_final: Method | None = None
+    combiner_init: Method | None = None
+    combiner_final: Method | None = None
+    reducer_init: Method | None = None
+    reducer_final: Method | None = None
+    reducers: int | None = None
+
+
+class MapReduce:
+    """Base class of every job.
+
+    Class attributes configure the job; the CLI can override some of them:
+
+    - ``INPUT_FORMAT``: ``"lines"`` (key None, value a line without its
+      newline), ``"files"`` (key the file URL, value its whole text) or
+      ``"jsonl"`` (key None, value the parsed JSON of each line).
+    - ``REDUCERS``: partitions per step (``--reducers``).  The output is
+      one ``part-NNNNN`` file per partition.
+    - ``SORT_VALUES``: a reducer's values arrive sorted by the key order.
+    - ``FILES``: side files, relative to the job file, that tasks can open
+      by name.
+    """
+
+    INPUT_FORMAT: ClassVar[str] = "lines"
+    REDUCERS: ClassVar[int] = 4
+    SORT_VALUES: ClassVar[bool] = False
+    FILES: ClassVar[list[str]] = []
+
+    # Set by the runtime before any user method runs.
+    params: dict[str, str]
+    input_file: str | None
+
+    def steps(self) -> list[Step]:
+        """The job's steps; by default one step from the methods defined."""
+        kwargs = {name: getattr(self, name) for name in PHASES + HOOKS if callable(getattr(self, name, None))}
+        return [Step(**kwargs)]
+
+    def partition(self, key: Any, n: int) -> int:
+        """Which of ``n`` reducers gets ``key``.  Stable across processes.
+
+        Override for custom routing; the result must be in ``range(n)``.
+        """
+        return zlib.crc32(encode_key(key)) % n
+
+    def increment_counter(self, group: str, name: str, amount: int = 1) -> None:
+        """Add to a user counter; totals appear in the summary and _SUCCESS."""
+        counters: dict[tuple[str, str], int] = self.__dict__.setdefault("_mrargo_counters", {})
+        k = (str(group), str(name))
+        counters[k] = counters.get(k, 0) + int(amount)
+
+    def file_path(self, name: str) -> str:
+        """The local path of a side file listed in FILES."""
+        if name not in {os.path.basename(f) for f in self.FILES}:
+            raise KeyError(f"{name!r} is not in {type(self).__name__}.FILES")
+        return os.path.abspath(name)
+
+
+def identity_mapper(key: Any, value: Any) -> Iterator[Pair]:
+    yield key, value
+
+
+def call_all(gen: Iterable[Pair] | None) -> Iterable[Pair]:
+    """A hook may return None (a plain function) or yield pairs."""
+    return () if gen is None else gen

@@ -1,0 +1,240 @@
+"""The embedded executor: runs a plan on this machine with a process pool.
+
+Every map and reduce task runs in a child process of its own (forked where
+the platform allows, so the job is loaded once), which lets the executor
+time a task out, notice a crash, and retry just that task.  Split, shuffle
+and commit are cheap and run in this process.  The task bodies are the ones
+Argo pods run, so a local run is evidence for a cluster run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from mrargo import store
+from mrargo.errors import CorruptDataError, MrargoError, OutputExistsError, TaskFailedError, UserCodeError
+from mrargo.plan import Plan
+from mrargo.progress import Progress
+from mrargo.runtime import tasks
+from mrargo.runtime.layout import TaskId, new_attempt
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    workers: int = os.cpu_count() or 1
+    retries: int = 2
+    timeout: float | None = None  # seconds per task attempt
+    keep_intermediate: bool = False
+    progress: bool = True
+
+
+@dataclass
+class _Running:
+    task: TaskId
+    proc: Any
+    conn: Connection
+    started: float
+    attempt: int
+
+
+class Executor:
+    """Runs one plan; owns the scratch directory and the attempt counters."""
+
+    def __init__(self, plan: Plan, opts: LocalOptions, job_dir: str = "") -> None:
+        self.plan = plan
+        self.opts = opts
+        self.job_dir = job_dir
+        self.progress = Progress(enabled=opts.progress)
+        self.attempts = 0
+        self.retried = 0
+        self.scratch = tempfile.mkdtemp(prefix="mrargo-scratch-")
+        self.ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+
+    # -- the whole job -------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        plan = self.plan
+        if not plan.overwrite and store.output_has_data(plan.output):
+            raise OutputExistsError(f"output {plan.output} already exists; remove it or pass --overwrite")
+        self._stage_files()
+        try:
+            for step in range(len(plan.steps)):
+                self._run_step(step)
+            self.progress.start("commit", 1)
+            extra = {tasks.FRAMEWORK: {"task attempts": self.attempts, "task retries": self.retried}}
+            summary = tasks.run_commit(plan, new_attempt(), extra)
+            self.progress.advance()
+            self.progress.finish()
+            return summary
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            if not self.opts.keep_intermediate:
+                store.remove(plan.work_dir)
+
+    def _run_step(self, step: int) -> None:
+        plan, label = self.plan, f"step {step + 1}/{len(self.plan.steps)}"
+        self.progress.start(f"{label} split", 1)
+        m = tasks.run_split(plan, step)
+        self.progress.advance()
+        self.progress.finish()
+        maps = [TaskId(step, "map", i, m) for i in range(m)]
+        self._run_phase(f"{label} map", maps)
+        if plan.steps[step].map_only:
+            return
+        while True:
+            r = tasks.run_shuffle(plan, step)
+            reduces = [TaskId(step, "reduce", i, r) for i in range(r)]
+            try:
+                self._run_phase(f"{label} reduce", reduces)
+                return
+            except CorruptDataError as e:
+                # A map's output went bad after it committed: run that map
+                # again, re-shuffle, and finish the reduces.
+                producer = TaskId.parse(e.producer) if e.producer.startswith("map-") else None
+                if producer is None or self.retried > self.opts.retries * (len(maps) + r):
+                    raise
+                self.progress.message(f"{e}; running {producer.key} again")
+                self._run_phase(f"{label} map (again)", [TaskId(step, "map", producer.index, m)])
+
+    # -- one phase: a fan-out of tasks ---------------------------------------
+
+    def _run_phase(self, phase: str, todo: list[TaskId]) -> None:
+        self.progress.start(phase, len(todo))
+        queue = [(t, 1) for t in todo]
+        running: dict[Connection, _Running] = {}
+        try:
+            while queue or running:
+                while queue and len(running) < max(1, self.opts.workers):
+                    t, attempt = queue.pop(0)
+                    r = self._start(t, attempt)
+                    running[r.conn] = r
+                ready = wait(list(running), timeout=0.2)
+                for conn in ready:
+                    r = running.pop(conn)  # type: ignore[arg-type]
+                    self._finished(r, queue)
+                self._check_timeouts(running, queue)
+        except BaseException:
+            for r in running.values():
+                _kill(r.proc)
+            raise
+        self.progress.finish()
+
+    def _start(self, task: TaskId, attempt: int) -> _Running:
+        self.attempts += 1
+        parent, child = self.ctx.Pipe(duplex=False)
+        proc = self.ctx.Process(target=_child_main, args=(child, self.plan, task, self.scratch, self._files_dir()), daemon=True)
+        proc.start()
+        child.close()
+        return _Running(task, proc, parent, time.monotonic(), attempt)
+
+    def _finished(self, r: _Running, queue: list[tuple[TaskId, int]]) -> None:
+        try:
+            msg = json.loads(r.conn.recv_bytes())
+        except (EOFError, OSError, ValueError):
+            msg = None
+        r.conn.close()
+        r.proc.join()
+        if msg is not None and msg["ok"]:
+            self.progress.advance()
+            return
+        if msg is None:
+            msg = {"ok": False, "type": "crash", "message": f"{r.task.label}: worker process died (exit code {r.proc.exitcode})"}
+        self._failed(r, msg, queue)
+
+    def _failed(self, r: _Running, msg: dict[str, Any], queue: list[tuple[TaskId, int]]) -> None:
+        if msg.get("type") == "CorruptDataError":
+            raise CorruptDataError(msg["message"], path=msg.get("path", ""), producer=msg.get("producer", ""))
+        if r.attempt <= self.opts.retries and msg.get("retry", True):
+            self.retried += 1
+            self.progress.message(f"retrying {r.task.label} (attempt {r.attempt + 1}/{self.opts.retries + 1}): {msg['message']}")
+            queue.append((r.task, r.attempt + 1))
+            return
+        tries = f" after {r.attempt} attempts" if r.attempt > 1 else ""
+        err_cls = UserCodeError if msg.get("type") == "UserCodeError" else TaskFailedError
+        raise err_cls(f"{msg['message']}{tries}", user_traceback=msg.get("traceback", ""))
+
+    def _check_timeouts(self, running: dict[Connection, _Running], queue: list[tuple[TaskId, int]]) -> None:
+        limit = self.opts.timeout
+        if not limit:
+            return
+        now = time.monotonic()
+        for conn, r in list(running.items()):
+            if now - r.started > limit:
+                del running[conn]
+                _kill(r.proc)
+                conn.close()
+                msg = {"ok": False, "type": "timeout", "message": f"{r.task.label}: timed out after {limit:g} s"}
+                self._failed(r, msg, queue)
+
+    # -- side files ----------------------------------------------------------
+
+    def _files_dir(self) -> str:
+        return os.path.join(self.scratch, "files")
+
+    def _stage_files(self) -> None:
+        """Copy FILES into a scratch folder that every task runs in."""
+        d = self._files_dir()
+        os.makedirs(d, exist_ok=True)
+        for rel in self.plan.files:
+            src = os.path.join(self.job_dir, rel)
+            if not os.path.isfile(src):
+                raise MrargoError(f"FILES entry {rel!r} not found at {src}; FILES paths are relative to the job file")
+            shutil.copyfile(src, os.path.join(d, os.path.basename(rel)))
+
+
+def _kill(proc: Any) -> None:
+    with contextlib.suppress(Exception):
+        proc.kill()
+        proc.join(5)
+
+
+def _child_main(conn: Connection, plan: Plan, task: TaskId, scratch: str, files_dir: str) -> None:
+    """Run one task attempt in a fresh process and report on the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    tmp = tempfile.mkdtemp(prefix=f"{task.key}-", dir=scratch)
+    msg: dict[str, Any] = {"ok": True}
+    try:
+        os.chdir(files_dir)
+        run_task(plan, task, new_attempt(), tmp)
+    except BaseException as e:  # report everything; the parent decides
+        msg = error_message(e)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        conn.send_bytes(json.dumps(msg).encode())
+    finally:
+        conn.close()
+        os._exit(0)
+
+
+def run_task(plan: Plan, task: TaskId, attempt: str, tmp: str) -> None:
+    fn: Callable[..., Any] = {"map": tasks.run_map, "reduce": tasks.run_reduce}[task.kind]
+    fn(plan, task.step, task.index, attempt, tmp)
+
+
+def error_message(e: BaseException) -> dict[str, Any]:
+    msg: dict[str, Any] = {"ok": False, "type": type(e).__name__, "message": str(e) or type(e).__name__}
+    if isinstance(e, UserCodeError):
+        msg["traceback"] = e.user_traceback
+    elif not isinstance(e, MrargoError):
+        msg["message"] = f"{type(e).__name__}: {e}"
+        msg["traceback"] = traceback.format_exc()
+    if isinstance(e, CorruptDataError):
+        msg.update(path=e.path, producer=e.producer)
+    return msg
+
+
+def run_plan(plan: Plan, opts: LocalOptions, job_dir: str = "") -> dict[str, Any]:
+    return Executor(plan, opts, job_dir).run()

@@ -1,0 +1,1 @@
+"""Task bodies shared by every backend, and the record formats they use."""

@@ -1,0 +1,278 @@
+"""Splits and record readers: inputs in, (key, value, position) records out.
+
+A split is a list of pieces; a piece is a whole file or a byte range of an
+uncompressed one.  Ranges follow fsspec's ``read_block`` rule, so a line
+belongs to exactly one range whatever the boundaries.  Readers stream in
+chunks, so memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mrargo import store
+from mrargo.errors import InputError
+from mrargo.runtime import codec
+from mrargo.runtime.runfile import iter_records
+
+MB = 1 << 20
+CHUNK = MB  # bytes read per step inside a split
+
+
+@dataclass(frozen=True)
+class Piece:
+    url: str
+    start: int = 0
+    end: int = -1  # -1: the whole file
+    format: str = "lines"  # lines | files | jsonl | run
+    records: int = -1  # for run files: the count the producer wrote
+    producer: str = ""
+
+    def to_json(self) -> list[Any]:
+        return [self.url, self.start, self.end, self.format, self.records, self.producer]
+
+    @staticmethod
+    def from_json(v: list[Any]) -> Piece:
+        return Piece(str(v[0]), int(v[1]), int(v[2]), str(v[3]), int(v[4]), str(v[5]))
+
+
+def plan_splits(files: list[store.FileInfo], input_format: str, split_bytes: int) -> list[list[Piece]]:
+    """Cut inputs into splits of about ``split_bytes``; group small files."""
+    splits: list[list[Piece]] = []
+    group: list[Piece] = []
+    group_bytes = 0
+
+    def flush() -> None:
+        nonlocal group, group_bytes
+        if group:
+            splits.append(group)
+        group, group_bytes = [], 0
+
+    for f in files:
+        cuttable = input_format in ("lines", "jsonl") and f.compression is None
+        if cuttable and f.size > split_bytes:
+            flush()
+            n = -(-f.size // split_bytes)
+            step = -(-f.size // n)
+            for start in range(0, f.size, step):
+                splits.append([Piece(f.url, start, min(f.size, start + step), input_format)])
+            continue
+        # Compressed files cannot be cut; a whole file is one piece.
+        if group and group_bytes + f.size > split_bytes:
+            flush()
+        group.append(Piece(f.url, 0, -1, input_format))
+        group_bytes += max(f.size, 1)
+    flush()
+    return splits
+
+
+class DecodePolicy:
+    """How undecodable UTF-8 is handled; counts what it replaced or skipped."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.replaced = 0
+        self.skipped = 0
+
+    def _count(self, e: UnicodeError) -> tuple[str, int]:
+        self.replaced += 1
+        assert isinstance(e, UnicodeDecodeError)
+        return "\ufffd", e.end
+
+    def decode_text(self, data: bytes, url: str) -> str | None:
+        """Decode a whole file; None when the policy skips it."""
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if self.mode == "strict":
+                raise InputError(
+                    f"{url}: invalid UTF-8 at byte {e.start}; fix the file or pass --decode-errors replace|skip"
+                ) from None
+            if self.mode == "replace":
+                codecs.register_error("mrargo-replace", self._count)
+                return data.decode("utf-8", "mrargo-replace")
+            self.skipped += 1
+            return None
+
+    def decode_lines(self, data: bytes, url: str, base: int) -> list[str]:
+        """Decode a block of whole lines into lines without their newlines."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if self.mode == "strict":
+                at = (first_line_start(url, -base - 1) if base < 0 else base) + e.start
+                raise InputError(
+                    f"{url}: invalid UTF-8 at byte {at}; fix the file or pass --decode-errors replace|skip"
+                ) from None
+            if self.mode == "replace":
+                codecs.register_error("mrargo-replace", self._count)
+                text = data.decode("utf-8", "mrargo-replace")
+            else:
+                return self._skip_bad_lines(data)
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        if "\r" in text:
+            lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+        return lines
+
+    def _skip_bad_lines(self, data: bytes) -> list[str]:
+        out = []
+        raw = data.split(b"\n")
+        if raw[-1] == b"":
+            raw.pop()
+        for line in raw:
+            try:
+                s = line.decode("utf-8")
+            except UnicodeDecodeError:
+                self.skipped += 1
+                continue
+            out.append(s[:-1] if s.endswith("\r") else s)
+        return out
+
+
+def line_offset(data: bytes, base: int, index: int) -> int:
+    """Byte offset of line ``index`` in a block that starts at ``base``."""
+    pos = 0
+    for _ in range(index):
+        pos = data.index(b"\n", pos) + 1
+    return base + pos
+
+
+class Position:
+    """Where the reader is, for error messages: file and byte offset."""
+
+    __slots__ = ("url", "block", "base", "index")
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.block = b""
+        self.base = 0
+        self.index = 0
+
+    def describe(self) -> str:
+        """"file at byte N", computed only when an error needs it."""
+        if not self.url:
+            return ""
+        base = self.base
+        try:
+            if base < 0:
+                base = first_line_start(self.url, -base - 1)
+            if self.block:
+                return f"{self.url} at byte {line_offset(self.block, base, self.index)}"
+        except (OSError, ValueError):
+            pass
+        return f"{self.url} at byte {max(base, 0)}"
+
+
+def read_piece(piece: Piece, policy: DecodePolicy, pos: Position, max_record: int) -> Iterator[tuple[Any, Any]]:
+    """Yield (key, value) records of one piece, keeping ``pos`` current."""
+    pos.url, pos.block, pos.base, pos.index = piece.url, b"", piece.start, 0
+    if piece.format == "run":
+        yield from _read_run(piece)
+    elif piece.format == "files":
+        with store.open_input(piece.url) as f:
+            data = _read_all(f, piece.url)
+        text = policy.decode_text(data, piece.url)
+        if text is not None:
+            yield piece.url, text
+    else:
+        parse = _parse_jsonl(piece.url, pos) if piece.format == "jsonl" else None
+        for base, data in _line_blocks(piece, max_record):
+            lines = policy.decode_lines(data, piece.url, base)
+            pos.block, pos.base = data, base
+            if parse is None:
+                for i, line in enumerate(lines):
+                    pos.index = i
+                    yield None, line
+            else:
+                for i, line in enumerate(lines):
+                    if line.strip():
+                        pos.index = i
+                        yield None, parse(line)
+
+
+def _parse_jsonl(url: str, pos: Position) -> Any:
+    def parse(line: str) -> Any:
+        try:
+            return json.loads(line)
+        except ValueError as e:
+            raise InputError(f"{pos.describe()}: invalid JSON ({e.args[0]}); fix the line or use INPUT_FORMAT = 'lines'") from None
+
+    return parse
+
+
+def _read_all(f: Any, url: str) -> bytes:
+    try:
+        return bytes(f.read())
+    except (OSError, EOFError, ValueError) as e:
+        raise InputError(f"{url}: cannot decompress ({type(e).__name__}: {e}); the file is truncated or corrupt") from None
+
+
+def _line_blocks(piece: Piece, max_record: int) -> Iterator[tuple[int, bytes]]:
+    """Yield (offset, bytes of whole lines) in chunks of about CHUNK bytes."""
+    if piece.end >= 0 and store.compression_of(piece.url) is None:
+        with store.open_random(piece.url) as f:
+            for start in range(piece.start, piece.end, CHUNK):
+                length = min(CHUNK, piece.end - start)
+                data = store.read_lines_block(f, start, length)
+                if len(data) > length + max_record:
+                    raise InputError(
+                        f"{piece.url}: a record near byte {start} is longer than --max-record-mb {max_record // MB}; raise the limit or fix the input"
+                    )
+                if data:
+                    # read_block starts at the first line that begins in
+                    # range; -start marks an offset to resolve on error only.
+                    yield (-start - 1 if start else 0), data
+        return
+    # Whole files, compressed or not: stream, cutting at the last newline.
+    with store.open_input(piece.url) as f:
+        offset = 0
+        rest = b""
+        while True:
+            try:
+                chunk = f.read(CHUNK)
+            except (OSError, EOFError, ValueError) as e:
+                raise InputError(f"{piece.url}: cannot decompress ({type(e).__name__}: {e}); the file is truncated or corrupt") from None
+            if not chunk:
+                break
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                if len(data) > max_record:
+                    raise InputError(
+                        f"{piece.url}: a record at byte {offset} is longer than --max-record-mb {max_record // MB}; raise the limit or fix the input"
+                    )
+                rest = data
+                continue
+            yield offset, data[:cut]
+            offset += cut
+            rest = data[cut:]
+        if rest:
+            yield offset, rest
+
+
+def first_line_start(url: str, start: int) -> int:
+    """The offset of the first line that read_block gives for a range at ``start``."""
+    if start == 0:
+        return 0
+    with store.open_random(url) as f:
+        f.seek(start)
+        pos = start
+        while chunk := f.read(65536):
+            i = chunk.find(b"\n")
+            if i >= 0:
+                return pos + i + 1
+            pos += len(chunk)
+        return pos
+
+
+def _read_run(piece: Piece) -> Iterator[tuple[Any, Any]]:
+    decode_key, decode_value = codec.decode_key, codec.decode_value
+    for read in store.range_reader(piece.url, 0, store.size(piece.url)):
+        for k, v in iter_records(read, piece.url, piece.producer, piece.records if piece.records >= 0 else None):
+            yield decode_key(k), decode_value(v)

@@ -1,0 +1,193 @@
+"""Sorted run files: checksummed blocks of (key, value) records, in segments.
+
+A run file is a sequence of blocks.  Each block is
+
+    b"MRB1" | u32 payload length | u32 crc32(payload) | u32 record count | payload
+
+and the payload is records ``u32 klen | u32 vlen | key | value``.  A file
+holds one segment per partition, one after another; the writer returns each
+segment's byte range and record count, which the task's manifest records.
+A reader checks every block's checksum and the segment's record count, so a
+flipped byte, a truncated object or a missing file is an error that names
+the file and the task that wrote it, never a silently short partition.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from mrargo.errors import CorruptDataError
+
+MAGIC = b"MRB1"
+_HEADER = struct.Struct(">4sIII")
+_REC = struct.Struct(">II")
+BLOCK_BYTES = 64 * 1024
+
+Record = tuple[bytes, bytes]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One partition's sorted records inside a run file."""
+
+    path: str
+    start: int
+    end: int
+    records: int
+    producer: str  # the task that wrote it, for error messages and re-runs
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "start": self.start, "end": self.end, "records": self.records, "producer": self.producer}
+
+    @staticmethod
+    def from_json(d: dict[str, object]) -> Segment:
+        return Segment(str(d["path"]), int(d["start"]), int(d["end"]), int(d["records"]), str(d["producer"]))  # type: ignore[call-overload]
+
+
+class RunWriter:
+    """Writes blocks to a binary file and tracks segment boundaries."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._pos = 0
+        self._buf: list[bytes] = []
+        self._buf_bytes = 0
+        self._buf_records = 0
+        self._seg_start = 0
+        self._seg_records = 0
+
+    def write(self, key: bytes, value: bytes) -> None:
+        self._buf.append(_REC.pack(len(key), len(value)))
+        self._buf.append(key)
+        self._buf.append(value)
+        self._buf_bytes += 8 + len(key) + len(value)
+        self._buf_records += 1
+        if self._buf_bytes >= BLOCK_BYTES:
+            self._flush_block()
+
+    def write_all(self, records: Iterable[Record]) -> None:
+        for k, v in records:
+            self.write(k, v)
+
+    def _flush_block(self) -> None:
+        if not self._buf_records:
+            return
+        payload = b"".join(self._buf)
+        header = _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload), self._buf_records)
+        self._f.write(header)
+        self._f.write(payload)
+        self._pos += len(header) + len(payload)
+        self._seg_records += self._buf_records
+        self._buf.clear()
+        self._buf_bytes = 0
+        self._buf_records = 0
+
+    def end_segment(self) -> tuple[int, int, int]:
+        """Close the current segment; return (start, end, records)."""
+        self._flush_block()
+        seg = (self._seg_start, self._pos, self._seg_records)
+        self._seg_start = self._pos
+        self._seg_records = 0
+        return seg
+
+
+def iter_blocks(read: Callable[[int], bytes], label: str, producer: str) -> Iterator[tuple[bytes, int]]:
+    """Yield (payload, record count) for each block, checking checksums."""
+    while True:
+        header = read(_HEADER.size)
+        if not header:
+            return
+        if len(header) < _HEADER.size:
+            raise CorruptDataError(f"{label}: truncated block header (written by {producer})", path=label, producer=producer)
+        magic, length, crc, count = _HEADER.unpack(header)
+        if magic != MAGIC:
+            raise CorruptDataError(f"{label}: bad block marker (written by {producer}); the file is corrupt", path=label, producer=producer)
+        payload = read(length)
+        if len(payload) != length:
+            raise CorruptDataError(f"{label}: truncated block (written by {producer})", path=label, producer=producer)
+        if zlib.crc32(payload) != crc:
+            raise CorruptDataError(f"{label}: checksum mismatch (written by {producer}); the file is corrupt", path=label, producer=producer)
+        yield payload, count
+
+
+def iter_payload(payload: bytes) -> Iterator[Record]:
+    unpack = _REC.unpack_from
+    pos = 0
+    n = len(payload)
+    while pos < n:
+        kl, vl = unpack(payload, pos)
+        pos += 8
+        k = payload[pos : pos + kl]
+        pos += kl
+        yield k, payload[pos : pos + vl]
+        pos += vl
+
+
+def iter_records(read: Callable[[int], bytes], label: str, producer: str, expected: int | None = None) -> Iterator[Record]:
+    """Yield every record of a byte stream of blocks; check the total count."""
+    seen = 0
+    for payload, count in iter_blocks(read, label, producer):
+        seen += count
+        yield from iter_payload(payload)
+    if expected is not None and seen != expected:
+        raise CorruptDataError(
+            f"{label}: expected {expected} records, found {seen} (written by {producer}); the file is truncated",
+            path=label,
+            producer=producer,
+        )
+
+
+def sort_records(records: list[Record]) -> None:
+    """Sort in place by key, then value, so equal keys come out in one fixed order."""
+    records.sort()
+
+
+def merge(sources: list[Iterator[Record]]) -> Iterator[Record]:
+    """k-way merge of sorted record streams; holds one record per stream."""
+    if len(sources) == 1:
+        return sources[0]
+    return heapq.merge(*sources)
+
+
+def merge_bounded(
+    sources: list[Callable[[], Iterator[Record]]],
+    fan_in: int,
+    tmpdir: str,
+) -> Iterator[Record]:
+    """Merge any number of sorted sources with at most ``fan_in`` open at once.
+
+    Extra passes merge groups of sources into local temporary runs first, so
+    memory stays bounded however many map tasks fed a partition.
+    """
+    fan_in = max(2, fan_in)
+    while len(sources) > fan_in:
+        merged: list[Callable[[], Iterator[Record]]] = []
+        for i in range(0, len(sources), fan_in):
+            group = sources[i : i + fan_in]
+            if len(group) == 1:
+                merged.append(group[0])
+                continue
+            fd, path = tempfile.mkstemp(prefix="merge-", suffix=".run", dir=tmpdir)
+            with os.fdopen(fd, "wb") as f:
+                w = RunWriter(f)
+                w.write_all(merge([s() for s in group]))
+                _, _, count = w.end_segment()
+            merged.append(_local_source(path, count))
+        sources = merged
+    return merge([s() for s in sources])
+
+
+def _local_source(path: str, count: int) -> Callable[[], Iterator[Record]]:
+    def open_source() -> Iterator[Record]:
+        with open(path, "rb") as f:
+            yield from iter_records(f.read, path, "merge pass", count)
+        os.unlink(path)
+
+    return open_source

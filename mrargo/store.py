@@ -1,0 +1,301 @@
+"""Storage: the only module that talks to fsspec.
+
+Every URL fsspec knows works: local paths, ``file://``, ``s3://`` (s3fs, with
+the standard AWS variables; MinIO users set ``AWS_ENDPOINT_URL`` or
+``FSSPEC_S3_ENDPOINT_URL``), ``gs://``, ``memory://``.  Writes are atomic:
+an object is either whole and visible or absent, so a killed task never
+leaves a file that a later task would read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import fsspec
+from fsspec.core import url_to_fs
+from fsspec.utils import read_block as _fsspec_read_block
+
+from mrargo.errors import InputError, PlanError
+
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+_HIDDEN = ("_", ".")
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    url: str
+    size: int
+
+    @property
+    def compression(self) -> str | None:
+        return compression_of(self.url)
+
+
+def compression_of(url: str) -> str | None:
+    return COMPRESSIONS.get(posixpath.splitext(url)[1].lower())
+
+
+def is_local(url: str) -> bool:
+    return "://" not in url or url.startswith("file://")
+
+
+def normalize(url: str) -> str:
+    """Absolute path for local files; URLs unchanged."""
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    if "://" not in url:
+        return os.path.abspath(os.path.expanduser(url))
+    return url.rstrip("/") if not url.endswith("://") else url
+
+
+def join(base: str, *parts: str) -> str:
+    for p in parts:
+        if p.startswith("/") or ".." in p.split("/"):
+            raise PlanError(f"refusing path part {p!r}: it must stay under {base}")
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def _fs(url: str) -> tuple[Any, str]:
+    try:
+        return url_to_fs(url)
+    except ImportError as e:
+        raise PlanError(f"cannot open {url}: {e}") from None
+    except ValueError as e:
+        raise PlanError(f"cannot open {url}: {e}") from None
+
+
+def _url(fs: Any, path: str, like: str) -> str:
+    """Turn an fsspec path back into a URL with the scheme of ``like``."""
+    if is_local(like):
+        return path
+    return fs.unstrip_protocol(path)
+
+
+def expand_inputs(patterns: tuple[str, ...] | list[str]) -> list[FileInfo]:
+    """Files, directories (recursively) and globs, sorted; each must match something.
+
+    Names starting with ``_`` or ``.`` inside directories are skipped, so a
+    previous job's output directory (with ``_SUCCESS``) reads as its parts.
+    """
+    out: dict[str, FileInfo] = {}
+    for pattern in patterns:
+        fs, path = _fs(pattern)
+        found: dict[str, Any] = {}
+        if any(c in path for c in "*?["):
+            for p, info in fs.glob(path, detail=True).items():
+                if info["type"] == "directory":
+                    found.update(_walk(fs, p))
+                else:
+                    found[p] = info
+        elif fs.isdir(path):
+            found = _walk(fs, path)
+        elif fs.exists(path):
+            found = {path: fs.info(path)}
+        else:
+            raise InputError(f"input {pattern!r} does not exist; check the path")
+        if not found:
+            raise InputError(f"input {pattern!r} matched no files; check the path or glob")
+        for p, info in found.items():
+            url = _url(fs, p, pattern)
+            out[url] = FileInfo(url, int(info.get("size") or 0))
+    return [out[k] for k in sorted(out)]
+
+
+def _walk(fs: Any, path: str) -> dict[str, Any]:
+    found = {}
+    for p, info in fs.find(path, detail=True).items():
+        rel = p[len(path) :].lstrip("/")
+        if any(part.startswith(_HIDDEN) for part in rel.split("/")):
+            continue
+        found[p] = info
+    return found
+
+
+@contextlib.contextmanager
+def open_input(url: str) -> Iterator[BinaryIO]:
+    """Open an input for streaming reads, decompressing .gz/.bz2/.zst."""
+    try:
+        with fsspec.open(url, "rb", compression=compression_of(url)) as f:
+            yield f
+    except FileNotFoundError:
+        raise InputError(f"input {url} disappeared while the job ran") from None
+    except ImportError as e:
+        raise InputError(f"cannot read {url}: {e}") from None
+
+
+def read_lines_block(f: BinaryIO, offset: int, length: int) -> bytes:
+    """Whole lines whose first byte lies in [offset, offset+length) (fsspec's rule).
+
+    Consecutive calls over adjacent ranges return every line exactly once.
+    """
+    return _fsspec_read_block(f, offset, length, delimiter=b"\n")
+
+
+@contextlib.contextmanager
+def open_random(url: str) -> Iterator[BinaryIO]:
+    """Open an uncompressed object for seeks and range reads."""
+    fs, path = _fs(url)
+    try:
+        with fs.open(path, "rb", block_size=1 << 20) as f:
+            yield f
+    except FileNotFoundError:
+        raise FileNotFoundError(url) from None
+
+
+def range_reader(url: str, start: int, end: int, chunk: int = 1 << 20) -> Iterator[Callable[[int], bytes]]:
+    """Yield a ``read(n)`` over bytes [start, end) of an object, fetched in chunks.
+
+    Memory stays at one chunk however many readers are open at once.
+    """
+    fs, path = _fs(url)
+    if is_local(url):
+        with open(path, "rb") as f:
+            f.seek(start)
+            remaining = [end - start]
+
+            def read_local(n: int) -> bytes:
+                n = min(n, remaining[0])
+                data = f.read(n)
+                remaining[0] -= len(data)
+                return data
+
+            yield read_local
+        return
+    buf = bytearray()
+    pos = [start]
+
+    def read_remote(n: int) -> bytes:
+        while len(buf) < n and pos[0] < end:
+            stop = min(end, pos[0] + max(chunk, n - len(buf)))
+            buf.extend(fs.cat_file(path, start=pos[0], end=stop))
+            pos[0] = stop
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
+
+    yield read_remote
+
+
+@contextlib.contextmanager
+def atomic_writer(url: str) -> Iterator[BinaryIO]:
+    """Write an object that appears whole on success and not at all on error."""
+    fs, path = _fs(url)
+    if is_local(url):
+        d = os.path.dirname(path)
+        os.makedirs(d, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                yield f
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return
+    f = fs.open(path, "wb", autocommit=False)
+    try:
+        yield f
+    except BaseException:
+        # Closing would commit a truncated object: discard it instead.
+        with contextlib.suppress(Exception):
+            f.discard()
+        raise
+    f.close()
+    f.commit()
+
+
+def put_bytes(url: str, data: bytes) -> None:
+    with atomic_writer(url) as f:
+        f.write(data)
+
+
+def get_bytes(url: str) -> bytes:
+    fs, path = _fs(url)
+    return bytes(fs.cat_file(path))
+
+
+def exists(url: str) -> bool:
+    fs, path = _fs(url)
+    return bool(fs.exists(path))
+
+
+def size(url: str) -> int:
+    fs, path = _fs(url)
+    return int(fs.size(path))
+
+
+def list_dir(url: str) -> list[str]:
+    """Names (not paths) directly under a prefix; empty if it does not exist."""
+    fs, path = _fs(url)
+    try:
+        entries = fs.ls(path, detail=False)
+    except FileNotFoundError:
+        return []
+    return sorted(posixpath.basename(str(e).rstrip("/")) for e in entries)
+
+
+def remove(url: str) -> None:
+    """Remove an object or a whole prefix; absent is fine."""
+    fs, path = _fs(url)
+    with contextlib.suppress(FileNotFoundError):
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+
+
+def makedirs(url: str) -> None:
+    fs, path = _fs(url)
+    fs.makedirs(path, exist_ok=True)
+
+
+def copy(src: str, dst: str) -> None:
+    """Server-side copy where the filesystem has one; atomic at the destination."""
+    fs, spath = _fs(src)
+    if is_local(src) and is_local(dst):
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        tmp = f"{dst}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            os.link(spath, tmp)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(spath, tmp)
+        os.replace(tmp, dst)
+        return
+    dfs, dpath = _fs(dst)
+    if dfs is fs or type(dfs) is type(fs):
+        fs.copy(spath, dpath)
+        return
+    with fs.open(spath, "rb") as fin, atomic_writer(dst) as fout:
+        while chunk := fin.read(1 << 20):
+            fout.write(chunk)
+
+
+def output_has_data(url: str) -> bool:
+    """True if the output location holds anything at all."""
+    fs, path = _fs(url)
+    if not fs.exists(path):
+        return False
+    if fs.isdir(path):
+        return bool(fs.ls(path, detail=False))
+    return True
+
+
+def replace_dir_local(staged: str, final: str) -> None:
+    """Make a staged local directory the output in one rename."""
+    old = None
+    if os.path.lexists(final):
+        old = f"{final}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(final, old)
+    os.rename(staged, final)
+    if old:
+        import shutil
+
+        shutil.rmtree(old, ignore_errors=True)
