@@ -183,12 +183,15 @@ class MapOutput:
 
     def _drain_groups(self) -> None:
         """Run the combiner over every waiting group into the partition buffers."""
-        groups, self.groups = self.groups, {}
+        # Drain in place: _group_from holds a reference to this very dict,
+        # and pairs it adds after a spill must land where the next spill looks.
+        waiting = list(self.groups.values())
+        self.groups.clear()
         combiner, self.combiner = self.combiner, None
         try:
             pairs: list[tuple[Any, Any]] = []
             cin = cout = 0
-            for lst in groups.values():
+            for lst in waiting:
                 key = lst[0]
                 if len(lst) == 2 or combiner is None:
                     pairs.extend((key, v) for v in lst[1:])
