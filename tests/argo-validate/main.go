@@ -103,10 +103,6 @@ func parseFile(ctx context.Context, data []byte) ([]metav1.Object, []error) {
 		var head struct {
 			APIVersion string `json:"apiVersion"`
 			Kind       string `json:"kind"`
-			Metadata   struct {
-				Name         string `json:"name"`
-				GenerateName string `json:"generateName"`
-			} `json:"metadata"`
 		}
 		if err := json.Unmarshal(js, &head); err != nil {
 			errs = append(errs, fmt.Errorf("document %d: not a YAML mapping: %w", n, err))
