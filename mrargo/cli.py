@@ -79,7 +79,8 @@ def _add_run(sub: Any) -> None:
         description="Run a job locally with a process pool. Writes part-NNNNN files, then _SUCCESS.",
     )
     _job_arguments(p)
-    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    # SUPPRESS: the subcommand's flag must not reset `mrargo --debug run`.
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N", help="parallel tasks (default: %(default)s, the cores)")
     p.add_argument("--retries", type=int, default=2, metavar="N", help="retries per failed task (default: %(default)s)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="kill and retry a task attempt that runs longer")
@@ -101,7 +102,8 @@ def _add_compile(sub: Any) -> None:
         help="compile a job to an Argo Workflows spec (YAML on stdout)",
         description="Compile a job to an Argo Workflow, WorkflowTemplate or CronWorkflow. YAML goes to stdout.",
     )
-    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    # SUPPRESS: the subcommand's flag must not reset `mrargo --debug run`.
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
     p.set_defaults(func=cmd_compile, compile_parser=p)
     try:
         from mrargo import argo

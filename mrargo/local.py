@@ -60,7 +60,7 @@ class Executor:
         self.attempts = 0
         self.retried = 0
         self.scratch = tempfile.mkdtemp(prefix="mrargo-scratch-")
-        self.ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self.ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
     # -- the whole job -------------------------------------------------------
 
@@ -121,9 +121,9 @@ class Executor:
                     r = self._start(t, attempt)
                     running[r.conn] = r
                 ready = wait(list(running), timeout=0.2)
-                for conn in ready:
-                    r = running.pop(conn)  # type: ignore[arg-type]
-                    self._finished(r, queue)
+                for conn in list(running):
+                    if conn in ready:
+                        self._finished(running.pop(conn), queue)
                 self._check_timeouts(running, queue)
         except BaseException:
             for r in running.values():

@@ -64,7 +64,8 @@ def join(base: str, *parts: str) -> str:
 
 def _fs(url: str) -> tuple[Any, str]:
     try:
-        return url_to_fs(url)
+        fs, path = url_to_fs(url)
+        return fs, str(path)
     except ImportError as e:
         raise PlanError(f"cannot open {url}: {e}") from None
     except ValueError as e:
@@ -75,7 +76,7 @@ def _url(fs: Any, path: str, like: str) -> str:
     """Turn an fsspec path back into a URL with the scheme of ``like``."""
     if is_local(like):
         return path
-    return fs.unstrip_protocol(path)
+    return str(fs.unstrip_protocol(path))
 
 
 def expand_inputs(patterns: tuple[str, ...] | list[str]) -> list[FileInfo]:
@@ -135,7 +136,7 @@ def read_lines_block(f: BinaryIO, offset: int, length: int) -> bytes:
 
     Consecutive calls over adjacent ranges return every line exactly once.
     """
-    return _fsspec_read_block(f, offset, length, delimiter=b"\n")
+    return bytes(_fsspec_read_block(f, offset, length, delimiter=b"\n"))
 
 
 @contextlib.contextmanager
@@ -200,16 +201,14 @@ def atomic_writer(url: str) -> Iterator[BinaryIO]:
                 os.unlink(tmp)
             raise
         return
-    f = fs.open(path, "wb", autocommit=False)
-    try:
-        yield f
-    except BaseException:
-        # Closing would commit a truncated object: discard it instead.
-        with contextlib.suppress(Exception):
-            f.discard()
-        raise
-    f.close()
-    f.commit()
+    # Spool locally and upload once on success.  fsspec's autocommit=False is
+    # not honoured by every backend (memory:// commits at open), and closing
+    # an s3fs file on error would commit a truncated object; an upload that
+    # never finishes leaves nothing visible.
+    with tempfile.NamedTemporaryFile(prefix="mrargo-spool-") as spool:
+        yield spool  # type: ignore[misc]
+        spool.flush()
+        fs.put_file(spool.name, path)
 
 
 def put_bytes(url: str, data: bytes) -> None:

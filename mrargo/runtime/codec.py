@@ -65,6 +65,7 @@ def _encode_number(x: int | float) -> bytes:
         if x != x or x in (float("inf"), float("-inf")):
             raise CodecError(f"cannot encode {x!r}: NaN and infinity are not JSON")
         return _NUM + _f64_sortable(x) + b"\x01\x01"
+    assert isinstance(x, int)
     if -_EXACT_LIMIT < x < _EXACT_LIMIT:
         return _NUM + _f64_sortable(float(x)) + b"\x01\x00"
     try:
@@ -196,7 +197,7 @@ def encode_value(x: Any) -> bytes:
 
 
 def decode_value(b: bytes) -> Any:
-    return _loads(b)
+    return _loads(b)  # JSON text written by encode_value
 
 
 def dumps_text(x: Any) -> str:

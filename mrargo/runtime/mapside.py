@@ -10,6 +10,7 @@ sorted segment per partition.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import zlib
@@ -249,15 +250,14 @@ class MapOutput:
             return segments
         self.spill()
         segments = []
-        files = [open(path, "rb") for path, _ in self.spills]
         try:
-            for p in range(self.R):
-                sources = [_segment_iter(f, path, segs[p]) for f, (path, segs) in zip(files, self.spills)]
-                w.write_all(merge(sources))
-                segments.append(w.end_segment())
+            with contextlib.ExitStack() as stack:
+                files = [stack.enter_context(open(path, "rb")) for path, _ in self.spills]
+                for p in range(self.R):
+                    sources = [_segment_iter(f, path, segs[p]) for f, (path, segs) in zip(files, self.spills, strict=True)]
+                    w.write_all(merge(sources))
+                    segments.append(w.end_segment())
         finally:
-            for f in files:
-                f.close()
             for path, _ in self.spills:
                 os.unlink(path)
             self.spills.clear()

@@ -1,0 +1,4 @@
+from mrargo import MapReduce
+
+class Broken(MapReduce)
+    pass

@@ -1,0 +1,135 @@
+"""The key codec: round trips, and byte order equals the documented key order."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mrargo.runtime.codec import CodecError, decode_key, decode_value, dumps_text, encode_key, encode_value
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=5), children, max_size=4)),
+    max_leaves=12,
+)
+
+
+def rank(x: Any) -> int:
+    if x is None:
+        return 0
+    if x is False:
+        return 1
+    if x is True:
+        return 2
+    if isinstance(x, (int, float)):
+        return 3
+    if isinstance(x, str):
+        return 4
+    if isinstance(x, list):
+        return 5
+    return 6
+
+
+def ref_cmp(a: Any, b: Any) -> int:
+    """The documented order, written independently of the encoder."""
+    ra, rb = rank(a), rank(b)
+    if ra != rb:
+        return -1 if ra < rb else 1
+    if ra == 3:
+        # Exact comparison of ints and floats (floats are exact rationals).
+        from fractions import Fraction
+
+        fa, fb = Fraction(a), Fraction(b)
+        if fa != fb:
+            return -1 if fa < fb else 1
+        if type(a) is type(b):
+            if isinstance(a, float) and math.copysign(1, a) != math.copysign(1, b):
+                return -1 if math.copysign(1, a) < 0 else 1
+            return 0
+        return -1 if isinstance(a, int) else 1  # int before equal float
+    if ra == 4:
+        ca, cb = [ord(c) for c in a], [ord(c) for c in b]
+        return (ca > cb) - (ca < cb)
+    if ra == 5:
+        for x, y in zip(a, b):
+            c = ref_cmp(x, y)
+            if c:
+                return c
+        return (len(a) > len(b)) - (len(a) < len(b))
+    if ra == 6:
+        ia = sorted(a.items(), key=lambda kv: [ord(c) for c in kv[0]])
+        ib = sorted(b.items(), key=lambda kv: [ord(c) for c in kv[0]])
+        return ref_cmp([[k, v] for k, v in ia], [[k, v] for k, v in ib])
+    return 0
+
+
+@settings(max_examples=400)
+@given(json_values)
+def test_key_round_trip(x: Any) -> None:
+    assert decode_key(encode_key(x)) == x
+
+
+@settings(max_examples=600)
+@given(json_values, json_values)
+def test_byte_order_is_key_order(a: Any, b: Any) -> None:
+    ea, eb = encode_key(a), encode_key(b)
+    assert ((ea > eb) - (ea < eb)) == ref_cmp(a, b)
+
+
+@given(st.lists(json_values, max_size=20))
+def test_sorting_encodings_sorts_values(xs: list[Any]) -> None:
+    by_bytes = [decode_key(e) for e in sorted(encode_key(x) for x in xs)]
+    by_ref = sorted(xs, key=functools.cmp_to_key(ref_cmp))
+    assert [encode_key(x) for x in by_bytes] == [encode_key(x) for x in by_ref]
+
+
+def test_numbers_sort_numerically_across_int_and_float() -> None:
+    keys = [2, 1.5, -3, 10, 1, -0.5, 2**60 + 1, 2.0**60]
+    assert sorted(keys, key=encode_key) == [-3, -0.5, 1, 1.5, 2, 10, 2.0**60, 2**60 + 1]
+
+
+def test_type_order() -> None:
+    keys = [{"a": 1}, [1], "a", 3, True, False, None]
+    assert sorted(keys, key=encode_key) == [None, False, True, 3, "a", [1], {"a": 1}]
+
+
+def test_tuples_come_back_as_lists() -> None:
+    assert decode_key(encode_key(("a", 1))) == ["a", 1]
+    assert decode_value(encode_value(("a", 1))) == ["a", 1]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), object(), {1, 2}, b"bytes", ["ok", object()]])
+def test_unencodable_keys_and_values_name_the_type(bad: Any) -> None:
+    with pytest.raises(CodecError, match="cannot encode"):
+        encode_key(bad)
+    with pytest.raises(CodecError, match="cannot encode"):
+        encode_value(bad)
+
+
+def test_value_error_names_the_inner_type() -> None:
+    class Point:
+        pass
+
+    with pytest.raises(CodecError, match="cannot encode Point"):
+        dumps_text({"p": Point()})
+
+
+def test_non_string_dict_keys_are_refused_in_keys() -> None:
+    with pytest.raises(CodecError, match="dict key of type int"):
+        encode_key({1: "a"})
+
+
+def test_output_text_is_compact_utf8_json() -> None:
+    assert dumps_text({"b": [1, 2.5, None], "é": True}) == '{"b":[1,2.5,null],"é":true}'

@@ -1,0 +1,254 @@
+"""End to end on the local executor: examples against references, determinism,
+every job feature, and the errors a user sees."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+from conftest import JOBS, mrargo, output_bytes, read_output, read_text_files, ref_indexer, ref_wordcount
+
+from mrargo.runtime.codec import encode_key
+
+
+def run_ok(*args: str, **kw: object) -> str:
+    return mrargo("run", *args, "-q", **kw).stderr  # type: ignore[arg-type]
+
+
+# -- the examples against plain-Python references ------------------------------
+
+
+def test_wordcount_matches_reference(corpus, tmp_path) -> None:
+    out = str(tmp_path / "out")
+    run_ok("examples/wordcount.py", "-i", corpus, "-o", out)
+    assert dict(read_output(out)) == ref_wordcount(corpus)
+    success = json.loads(open(os.path.join(out, "_SUCCESS")).read())
+    lines = sum(len(t.split("\n")) - (1 if t.endswith("\n") else 0) for t in read_text_files(corpus).values())
+    fw = success["counters"]["mrargo"]
+    assert fw["map input records"] == lines
+    assert fw["reduce output records"] == len(ref_wordcount(corpus)) == success["output records"]
+    assert fw["task attempts"] == fw["map tasks"] + fw["reduce tasks"] if "map tasks" in fw else fw["task retries"] == 0
+
+
+def test_indexer_matches_reference(corpus, tmp_path) -> None:
+    out = str(tmp_path / "out")
+    run_ok("examples/indexer.py", "-i", corpus, "-o", out)
+    assert dict(read_output(out)) == ref_indexer(corpus)
+
+
+def test_topwords_matches_reference(corpus, tmp_path) -> None:
+    out = str(tmp_path / "out")
+    run_ok("examples/topwords.py", "-i", corpus, "-o", out)
+    counts = ref_wordcount(corpus)
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+    assert read_output(out) == [list(kv) for kv in top] or read_output(out) == top
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000"]
+
+
+def test_each_part_file_is_sorted_by_key(corpus, tmp_path) -> None:
+    out = str(tmp_path / "out")
+    run_ok("examples/wordcount.py", "-i", corpus, "-o", out, "--reducers", "3")
+    for name in output_bytes(out):
+        keys = [json.loads(line.split("\t")[0]) for line in open(os.path.join(out, name))]
+        assert keys == sorted(keys, key=encode_key)
+    assert len(output_bytes(out)) == 3
+
+
+# -- determinism and bounded memory ---------------------------------------------
+
+
+def test_output_is_byte_identical_across_workers_hash_seeds_and_spills(corpus, tmp_path) -> None:
+    outputs = []
+    for i, (workers, seed, extra) in enumerate([("1", "0", []), ("2", "1", []), ("2", "random", ["--sort-buffer-mb", "1", "--split-mb", "1"])]):
+        out = str(tmp_path / f"out{i}")
+        run_ok("examples/wordcount.py", "-i", corpus, "-o", out, "--workers", workers, *extra, env={"PYTHONHASHSEED": seed})
+        outputs.append(output_bytes(out))
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert sum(len(b) for b in outputs[0].values()) > 0
+
+
+def test_spilling_with_a_combiner_loses_nothing(corpus, tmp_path) -> None:
+    # Regression: pairs grouped after a spill used to vanish.
+    out = str(tmp_path / "out")
+    stderr = mrargo("run", "examples/wordcount.py", "-i", corpus, "-o", out, "--sort-buffer-mb", "1", "--workers", "1").stderr
+    spilled = [line for line in stderr.splitlines() if "spilled records" in line]
+    assert spilled and int(spilled[0].split(":")[1]) > 0
+    assert dict(read_output(out)) == ref_wordcount(corpus)
+
+
+# -- job features ---------------------------------------------------------------
+
+
+def test_hooks_params_side_files_counters_and_partition(tmp_path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat on a mat\nof bats and cats\n")
+    out = str(tmp_path / "out")
+    run_ok(os.path.join(JOBS, "features.py"), "-i", str(src), "-o", out, "--param", "prefix=w:")
+    pairs = read_output(out)
+    d = {json.dumps(k): v for k, v in pairs}
+    assert d['"w:cat"'] == 1 and d['"w:cats"'] == 1 and '"w:the"' not in d
+    assert d['"__mappers__"'] == 1
+    groups = sorted(k[1] for k, _ in pairs if isinstance(k, list))
+    assert sum(groups) == len([k for k, _ in pairs if not isinstance(k, list)])
+    success = json.loads(open(os.path.join(out, "_SUCCESS")).read())
+    assert success["counters"]["words"]["stopped"] == 3
+    # The custom partition sent each word to the part its first letter picks;
+    # each reducer's final hook wrote one line to its own part.
+    for r, name in enumerate(sorted(output_bytes(out))):
+        keys = [json.loads(line.split("\t")[0]) for line in open(os.path.join(out, name))]
+        assert sum(isinstance(k, list) for k in keys) == 1
+        assert all(ord(k[0]) % 3 == r for k in keys if isinstance(k, str))
+
+
+def test_map_only_step_writes_mapper_output(tmp_path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("ab\ncde\n")
+    out = str(tmp_path / "out")
+    run_ok(os.path.join(JOBS, "maponly.py"), "-i", str(src), "-o", out)
+    assert read_output(out) == [("AB", 2), ("CDE", 3)]
+
+
+def test_sort_values_and_a_reducer_only_step(tmp_path) -> None:
+    events = [{"user": u, "t": t, "what": f"{u}{t}"} for u in ("ann", "bob") for t in random.Random(3).sample(range(100), 30)]
+    src = tmp_path / "ev.jsonl"
+    src.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    out = str(tmp_path / "out")
+    run_ok(os.path.join(JOBS, "secondary.py"), "-i", str(src), "-o", out, "--keep-intermediate")
+    assert sorted(read_output(out)) == [("ann", 30), ("bob", 30)]
+    # Step 1's output, in the kept work dir, has each user's events in time order.
+    out2 = str(tmp_path / "out2")
+    mrargo("run", os.path.join(JOBS, "secondary.py"), "-i", str(src), "-o", out2, "-q")
+    assert read_output(out2) == read_output(out)
+
+
+def test_empty_input_gives_empty_output_and_success(tmp_path) -> None:
+    src = tmp_path / "empty.txt"
+    src.write_text("")
+    out = str(tmp_path / "out")
+    run_ok("examples/wordcount.py", "-i", str(src), "-o", out)
+    assert read_output(out) == []
+    assert json.loads(open(os.path.join(out, "_SUCCESS")).read())["output records"] == 0
+
+
+def test_existing_output_is_refused_unless_overwrite(tmp_path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("x y\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious").write_text("keep me")
+    proc = mrargo("run", "examples/wordcount.py", "-i", str(src), "-o", str(out), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == f"mrargo: error: output {out} already exists; remove it or pass --overwrite"
+    assert (out / "precious").read_text() == "keep me"
+    run_ok("examples/wordcount.py", "-i", str(src), "-o", str(out), "--overwrite")
+    assert sorted(os.listdir(out))[0] == "_SUCCESS" and not (out / "precious").exists()
+
+
+def test_work_dir_is_removed_unless_kept(tmp_path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("x y\n")
+    work = tmp_path / "work"
+    run_ok("examples/wordcount.py", "-i", str(src), "-o", str(tmp_path / "o1"), "--work-dir", str(work))
+    assert not work.exists()
+    run_ok("examples/wordcount.py", "-i", str(src), "-o", str(tmp_path / "o2"), "--work-dir", str(work), "--keep-intermediate")
+    assert (work / "step-1" / "shuffle.json").exists()
+
+
+# -- failures -------------------------------------------------------------------
+
+
+def test_crashing_tasks_are_retried_and_output_is_identical(tmp_path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("".join(f"w{i % 7} crash{i % 3}\n" if i % 5 == 0 else f"w{i % 7}\n" for i in range(200)))
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    out = str(tmp_path / "out")
+    stderr = mrargo("run", os.path.join(JOBS, "crashy.py"), "-i", str(src), "-o", out, "--param", f"markers={markers}", "--retries", "3").stderr
+    assert "retrying" in stderr and "worker process died" in stderr
+    expected: dict[str, int] = {}
+    for line in src.read_text().splitlines():
+        for w in line.split():
+            expected[w] = expected.get(w, 0) + 1
+    assert dict(read_output(out)) == expected
+    fw = json.loads(open(os.path.join(out, "_SUCCESS")).read())["counters"]["mrargo"]
+    assert fw["task retries"] >= 2
+
+
+def test_no_spurious_attempts_without_failures(tmp_path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("a b c\n")
+    out = str(tmp_path / "out")
+    run_ok("examples/wordcount.py", "-i", str(src), "-o", out, "--reducers", "3")
+    fw = json.loads(open(os.path.join(out, "_SUCCESS")).read())["counters"]["mrargo"]
+    assert fw["task attempts"] == 1 + 3 and fw["task retries"] == 0
+
+
+def test_user_bug_is_one_line_naming_task_input_and_exception(tmp_path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("fine\nfine\npoison\nfine\n")
+    out = tmp_path / "out"
+    proc = mrargo("run", os.path.join(JOBS, "buggy.py"), "-i", str(src), "-o", str(out), "--retries", "1", check=False)
+    assert proc.returncode == 3
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"mrargo: error: map 1/1 of step 1: mapper raised ValueError: cannot digest poison (input {src} at byte 10) after 2 attempts"
+    )
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+    debug = mrargo("--debug", "run", os.path.join(JOBS, "buggy.py"), "-i", str(src), "-o", str(out), "--retries", "0", check=False)
+    assert "Traceback" in debug.stderr and 'raise ValueError("cannot digest poison")' in debug.stderr
+
+
+def test_bad_records_are_skipped_up_to_the_limit(tmp_path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("a\npoison\nb\npoison\n")
+    out = str(tmp_path / "out")
+    run_ok(os.path.join(JOBS, "buggy.py"), "-i", str(src), "-o", out, "--max-bad-records", "2")
+    assert dict(read_output(out)) == {"a": 1, "b": 1}
+    assert json.loads(open(os.path.join(out, "_SUCCESS")).read())["counters"]["mrargo"]["bad records skipped"] == 2
+    proc = mrargo("run", os.path.join(JOBS, "buggy.py"), "-i", str(src), "-o", str(tmp_path / "o2"), "--max-bad-records", "1", check=False)
+    assert proc.returncode != 0 and "more than --max-bad-records 1" in proc.stderr
+
+
+def test_hung_task_times_out(tmp_path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+    proc = mrargo("run", os.path.join(JOBS, "sleepy.py"), "-i", str(src), "-o", str(tmp_path / "out"), "--timeout", "1", "--retries", "1", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == "mrargo: error: map 1/1 of step 1: timed out after 1 s after 2 attempts"
+
+
+def test_unencodable_value_names_type_and_task(tmp_path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+    proc = mrargo("run", os.path.join(JOBS, "badvalue.py"), "-i", str(src), "-o", str(tmp_path / "out"), "--retries", "0", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("mrargo: error: map 1/1 of step 1: cannot encode set")
+
+
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        ("nojob.py", "defines no MapReduce subclass"),
+        ("twojobs.py", "defines several jobs (One, Two); choose one with"),
+        ("syntaxerror.py", "syntaxerror.py:3: syntax error"),
+        ("missing.py", "does not exist"),
+    ],
+)
+def test_bad_job_files_are_one_line_errors(tmp_path, job: str, message: str) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+    proc = mrargo("run", os.path.join(JOBS, job), "-i", str(src), "-o", str(tmp_path / "out"), check=False)
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
+
+
+def test_choosing_one_of_two_jobs_and_bad_params(tmp_path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+    run_ok(os.path.join(JOBS, "twojobs.py") + ":Two", "-i", str(src), "-o", str(tmp_path / "out"))
+    assert read_output(str(tmp_path / "out")) == [("x", 2)]
+    proc = mrargo("run", "examples/wordcount.py", "-i", str(src), "-o", str(tmp_path / "o2"), "--param", "novalue", check=False)
+    assert proc.returncode == 1 and "--param 'novalue' must look like name=value" in proc.stderr
