@@ -109,7 +109,7 @@ def _checked_options(plan: Plan, opts: CompileOptions) -> CompileOptions:
 def _description(plan: Plan) -> str:
     where = os.path.basename(plan.job.path) if plan.job.path else plan.job.module
     steps = len(plan.steps)
-    reducers = ", ".join("map-only" if s.map_only else f"{s.reducers} reducers" for s in plan.steps)
+    reducers = ", ".join("map-only" if s.map_only else f"{s.reducers} reducer{'s' if s.reducers != 1 else ''}" for s in plan.steps)
     return f"MapReduce job {plan.job.class_name} from {where}: {steps} step{'s' if steps > 1 else ''} ({reducers}). Compiled by mrargo."
 
 
@@ -159,7 +159,9 @@ def _phase_quantity(text: str) -> tuple[str, str]:
 
 def add_compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", metavar="JOB", help="a job file (path/job.py[:Class]) or module:Class")
-    p.add_argument("-i", "--input", action="append", default=[], metavar="URL", help="default input URL (repeatable); -p input=... at submit")
+    p.add_argument(
+        "-i", "--input", action="append", default=[], metavar="URL", help="default input URL (repeatable); -p input=... at submit"
+    )
     p.add_argument("-o", "--output", metavar="URL", help="default output URL; -p output=... at submit")
     p.add_argument("--reducers", type=int, metavar="N", help="reducers per step (default: the job's REDUCERS)")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="job parameter with its default (repeatable)")
@@ -171,15 +173,27 @@ def add_compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embed-sources", action="store_true", help="with --image, still embed the job's code in the spec")
     p.add_argument("--artifact-repository", default="", metavar="CONFIGMAP[:KEY]", help="artifactRepositoryRef for Argo's logs and outputs")
     p.add_argument("--service-account", default="", metavar="SA", help="service account of the pods")
-    p.add_argument("--retries", type=int, default=3, metavar="N", help="retries per task for infrastructure failures (default: %(default)s)")
+    p.add_argument(
+        "--retries", type=int, default=3, metavar="N", help="retries per task for infrastructure failures (default: %(default)s)"
+    )
     p.add_argument("--timeout", type=int, metavar="SECONDS", help="activeDeadlineSeconds of each task attempt")
-    p.add_argument("--cpu", action="append", default=[], type=_phase_quantity, metavar="PHASE=CPU", help="CPU request per phase, e.g. map=2")
-    p.add_argument("--memory", action="append", default=[], type=_phase_quantity, metavar="PHASE=MEM", help="memory per phase, e.g. reduce=4Gi")
+    p.add_argument(
+        "--cpu", action="append", default=[], type=_phase_quantity, metavar="PHASE=CPU", help="CPU request per phase, e.g. map=2"
+    )
+    p.add_argument(
+        "--memory", action="append", default=[], type=_phase_quantity, metavar="PHASE=MEM", help="memory per phase, e.g. reduce=4Gi"
+    )
     p.add_argument("--parallelism", type=int, metavar="N", help="most pods running at once")
     p.add_argument("--keep-intermediate", action="store_true", help="no exit handler deleting the run's work folder")
-    p.add_argument("--work-root", default="", metavar="URL", help="where runs keep intermediate data (default: _mrargo-work beside the output)")
-    p.add_argument("--s3-secret", default="", metavar="SECRET", help="Secret with S3 keys, exposed as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
-    p.add_argument("--s3-secret-keys", default="accesskey,secretkey", metavar="ACCESS,SECRET", help="key names in --s3-secret (default: %(default)s)")
+    p.add_argument(
+        "--work-root", default="", metavar="URL", help="where runs keep intermediate data (default: _mrargo-work beside the output)"
+    )
+    p.add_argument(
+        "--s3-secret", default="", metavar="SECRET", help="Secret with S3 keys, exposed as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+    )
+    p.add_argument(
+        "--s3-secret-keys", default="accesskey,secretkey", metavar="ACCESS,SECRET", help="key names in --s3-secret (default: %(default)s)"
+    )
     p.add_argument("--s3-endpoint", default="", metavar="URL", help="S3 endpoint for MinIO and other S3-compatible stores")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output (sensible with --kind cron)")
     p.add_argument("--split-mb", type=int, default=32, metavar="MB", help="target input bytes per map task (default: %(default)s)")
@@ -198,7 +212,7 @@ def options_from_args(args: argparse.Namespace) -> CompileOptions:
         schedule=args.schedule,
         image=args.image,
         embed_sources=not args.image or args.embed_sources,
-        artifact_repository=tuple(repo.split(":", 1)) if ":" in repo else ((repo, "") if repo else None),  # type: ignore[arg-type]
+        artifact_repository=tuple(repo.split(":", 1)) if ":" in repo else ((repo, "") if repo else None),
         service_account=args.service_account,
         retries=args.retries,
         timeout=args.timeout,
@@ -271,7 +285,9 @@ def _templates_dir() -> str:
     raise PlanError("templates/Dockerfile.j2 is missing from this mrargo installation; reinstall mrargo")
 
 
-def render_dockerfile(plan: Plan | None = None, *, base_image: str = "python:3.11-slim", requirement: str = f"mrargo=={__version__}") -> str:
+def render_dockerfile(
+    plan: Plan | None = None, *, base_image: str = "python:3.11-slim", requirement: str = f"mrargo=={__version__}"
+) -> str:
     """A Dockerfile for the worker image; with a plan, the job and its FILES are baked in."""
     import jinja2
 

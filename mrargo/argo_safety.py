@@ -90,7 +90,9 @@ def remote_url(what: str, value: str) -> str:
     """Pods cannot see this machine's files: inputs and outputs must be URLs."""
     check_inert(what, value)
     if "://" not in value or value.startswith("file://"):
-        raise PlanError(f"{what} {value!r} is a local path, which pods cannot read; pass a URL such as s3://bucket/prefix or gs://bucket/prefix")
+        raise PlanError(
+            f"{what} {value!r} is a local path, which pods cannot read; pass a URL such as s3://bucket/prefix or gs://bucket/prefix"
+        )
     return value
 
 

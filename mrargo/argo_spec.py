@@ -108,7 +108,7 @@ def dag_tasks(plan: Plan) -> list[m.DAGTask]:
                 name=mapper,
                 template="map",
                 dependencies=[split],
-                with_sequence=m.Sequence(count=_count_of(split)),
+                with_sequence=m.Sequence(count=m.IntOrString(_count_of(split))),
                 arguments=m.Arguments(parameters=fan),
             )
         )
@@ -121,7 +121,7 @@ def dag_tasks(plan: Plan) -> list[m.DAGTask]:
                     name=reduce,
                     template="reduce",
                     dependencies=[shuffle],
-                    with_sequence=m.Sequence(count=_count_of(shuffle)),
+                    with_sequence=m.Sequence(count=m.IntOrString(_count_of(shuffle))),
                     arguments=m.Arguments(parameters=fan),
                 )
             )
@@ -158,7 +158,8 @@ def _phase_inputs(phase: str, values: RunValues) -> m.Inputs:
         params.append(m.Parameter(name="index"))
     # Raw artifacts: Argo writes each value into a file; see the module docstring.
     arts = [
-        m.Artifact(name=n, path=f"{VALUES_DIR}/{n}", raw=m.RawArtifact(data=f"{{{{workflow.parameters.{n}}}}}")) for n in value_names(values)
+        m.Artifact(name=n, path=f"{VALUES_DIR}/{n}", raw=m.RawArtifact(data=f"{{{{workflow.parameters.{n}}}}}"))
+        for n in value_names(values)
     ]
     return m.Inputs(parameters=params or None, artifacts=arts)
 

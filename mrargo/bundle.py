@@ -82,7 +82,9 @@ def collect_sources(plan: Plan, job_dir: str) -> dict[str, bytes]:
             with open(path, "rb") as f:
                 out[name] = f.read()
         except OSError as e:
-            raise PlanError(f"cannot read {path} to embed it in the workflow: {e.strerror}; FILES paths are relative to the job file") from None
+            raise PlanError(
+                f"cannot read {path} to embed it in the workflow: {e.strerror}; FILES paths are relative to the job file"
+            ) from None
     return out
 
 

@@ -7,7 +7,6 @@ that need them, so ``mrargo run`` never loads hera.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -61,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
     _add_compile(sub)
+    _add_dockerfile(sub)
     return parser
 
 
@@ -110,6 +110,22 @@ def _add_compile(sub: Any) -> None:
     except ImportError:
         return
     argo.add_compile_arguments(p)
+
+
+def _add_dockerfile(sub: Any) -> None:
+    p = sub.add_parser(
+        "dockerfile",
+        help="print a Dockerfile for the Argo worker image",
+        description="Print a Dockerfile for the worker image. With JOB, the job and its FILES are baked in "
+        "(build it from the job's folder: mrargo dockerfile JOB | docker build -t IMG -f - FOLDER).",
+    )
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+    p.set_defaults(func=cmd_dockerfile)
+    try:
+        from mrargo import argo
+    except ImportError:
+        return
+    argo.add_dockerfile_arguments(p)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -172,8 +188,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_line(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True)
+def cmd_dockerfile(args: argparse.Namespace) -> int:
+    from mrargo import argo
+
+    sys.stdout.write(argo.dockerfile_from_args(args))
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -76,7 +76,9 @@ def read_value(values_dir: str, name: str) -> str:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        raise MrargoError(f"run-time value {name!r} is missing ({path}: {e.strerror}); the workflow spec is damaged, recompile it") from None
+        raise MrargoError(
+            f"run-time value {name!r} is missing ({path}: {e.strerror}); the workflow spec is damaged, recompile it"
+        ) from None
     if "{{" in text:
         raise MrargoError(
             f"parameter {name!r} contains '{{{{': Argo substitutes '{{{{...}}}}' and has no escape for it; remove it from the value"
