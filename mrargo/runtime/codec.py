@@ -36,6 +36,7 @@ _MASK = (1 << 64) - 1
 _EXACT_LIMIT = 1 << 53  # ints below this convert to float exactly
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_quote = json.encoder.encode_basestring  # the C string quoter json itself uses
 _loads = json.loads
 
 
@@ -189,7 +190,16 @@ def _decode_nested(b: bytes, pos: int) -> tuple[Any, int]:
 
 
 def encode_value(x: Any) -> bytes:
-    """Encode a value as compact JSON text."""
+    """Encode a value as compact JSON text.
+
+    Plain ints and strings skip JSONEncoder.encode, which builds a new C
+    encoder on every call; the bytes are the same.
+    """
+    t = type(x)
+    if t is int:
+        return str(x).encode()
+    if t is str:
+        return _quote(x).encode("utf-8", "surrogatepass")
     try:
         return _dumps(x).encode("utf-8", "surrogatepass")
     except (TypeError, ValueError) as e:
@@ -202,6 +212,11 @@ def decode_value(b: bytes) -> Any:
 
 def dumps_text(x: Any) -> str:
     """The JSON text of a key or value in output files."""
+    t = type(x)
+    if t is str:
+        return _quote(x)
+    if t is int:
+        return str(x)
     try:
         return _dumps(x)
     except (TypeError, ValueError) as e:

@@ -12,26 +12,34 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 import zlib
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
-from mrargo.errors import EncodeError, PlanError
+from mrargo.errors import EncodeError, MrargoError, PlanError
 from mrargo.runtime import codec
+from mrargo.runtime.context import user_error
 from mrargo.runtime.runfile import Record, RunWriter, iter_records, merge
 
 Combiner = Callable[[Any, Iterator[Any]], Iterable[tuple[Any, Any]]]
+Mapper = Callable[[Any, Any], Iterable[tuple[Any, Any]]]
 Partitioner = Callable[[Any, int], int]
 
 # Rough bytes per buffered item, Python object overhead included.
 _RECORD_OVERHEAD = 120
 _GROUP_OVERHEAD = 200
 _VALUE_OVERHEAD = 48
-# Combine a key's values early once this many are waiting.
-EAGER_COMBINE = 64
+# How often (in pairs) a map task with a combiner checks its memory budget.
+CHECK_EVERY = 4096
 
 _STR_TAG = b"\x05"
+
+
+def _passthrough(_: Any, pairs: Iterable[tuple[Any, Any]]) -> Iterable[tuple[Any, Any]]:
+    return pairs
 
 
 def pair_error(label: str, e: Exception) -> EncodeError | None:
@@ -66,110 +74,144 @@ class MapOutput:
         self.encode_value = codec.encode_key if sort_values else codec.encode_value
         self.counters = counters
         self.bufs: list[list[Record]] = [[] for _ in range(partitions)]
-        self.groups: dict[Any, list[Any]] = {}
+        # Waiting values by key: str keys as themselves, others by their
+        # encoding (1, 1.0 and True are equal in a dict, but distinct keys).
+        self.groups: defaultdict[Any, list[Any]] = defaultdict(list)
+        self.keys: dict[bytes, Any] = {}
+        self.pending = 0  # values waiting in groups, for the memory estimate
+        self.value_bytes = _VALUE_OVERHEAD
         self.size = 0
         self.spills: list[tuple[str, list[tuple[int, int, int]]]] = []
 
     # -- adding pairs ---------------------------------------------------------
 
     def add_from(self, pairs: Iterable[tuple[Any, Any]]) -> None:
-        """Consume pairs; the hot loop of every map task."""
-        if self.combiner is not None:
-            self._group_from(pairs)
-        else:
-            self._encode_from(pairs)
+        """Consume pairs (from a hook, or a combiner's other keys)."""
+        self.map_records(((None, pairs),), _passthrough)
 
-    def _encode_from(self, pairs: Iterable[tuple[Any, Any]]) -> None:
+    def map_records(self, records: Iterable[tuple[Any, Any]], mapper: Mapper) -> None:
+        """Run the mapper over records and take its pairs: the hot loop of every map task.
+
+        The loops are written out in full, without a generator in between,
+        because every layer costs time on each of millions of pairs.
+        """
+        try:
+            if self.combiner is not None:
+                self._group_records(records, mapper)
+            else:
+                self._encode_records(records, mapper)
+        except codec.CodecError as e:
+            raise EncodeError(f"{self.label}: {e}") from None
+        except (TypeError, ValueError) as e:
+            err = pair_error(self.label, e)
+            if err is None:
+                raise
+            raise err from None
+
+    def _encode_records(self, records: Iterable[tuple[Any, Any]], mapper: Mapper) -> None:
         encode_key, encode_value = codec.encode_key, self.encode_value
         bufs, R, crc, partitioner = self.bufs, self.R, zlib.crc32, self.partitioner
         size, limit, n = self.size, self.limit, 0
         try:
-            for k, v in pairs:
-                kb = _STR_TAG + k.encode("utf-8", "surrogatepass") if type(k) is str else encode_key(k)
-                vb = encode_value(v)
-                if partitioner is not None:
-                    p = self._partition(k)
-                elif R == 1:
-                    p = 0
-                else:
-                    p = crc(kb) % R
-                bufs[p].append((kb, vb))
-                n += 1
-                size += len(kb) + len(vb) + _RECORD_OVERHEAD
-                if size > limit:
-                    self.size = size
-                    self.spill()
-                    size = 0
-        except codec.CodecError as e:
-            raise EncodeError(f"{self.label}: {e}") from None
-        except (TypeError, ValueError) as e:
-            err = pair_error(self.label, e)
-            if err is None:
-                raise
-            raise err from None
-        finally:
-            self.size = size
-            self.counters["map output records"] = self.counters.get("map output records", 0) + n
-
-    def _group_from(self, pairs: Iterable[tuple[Any, Any]]) -> None:
-        groups, size, limit, n = self.groups, self.size, self.limit, 0
-        encode_key = codec.encode_key
-        try:
-            for k, v in pairs:
-                hk = k if type(k) is str else encode_key(k)
-                lst = groups.get(hk)
-                if lst is None:
-                    groups[hk] = [k, v]
-                    size += _GROUP_OVERHEAD + (len(k) if type(k) is str else len(hk))
-                else:
-                    lst.append(v)
-                    size += _VALUE_OVERHEAD
-                    if len(lst) > EAGER_COMBINE:
+            for key, value in records:
+                for k, v in mapper(key, value):
+                    kb = _STR_TAG + k.encode("utf-8", "surrogatepass") if type(k) is str else encode_key(k)
+                    vb = encode_value(v)
+                    if partitioner is not None:
+                        p = self._partition(k)
+                    elif R == 1:
+                        p = 0
+                    else:
+                        p = crc(kb) % R
+                    bufs[p].append((kb, vb))
+                    n += 1
+                    size += len(kb) + len(vb) + _RECORD_OVERHEAD
+                    if size > limit:
                         self.size = size
-                        self._combine_group(hk, lst)
-                        size = self.size
-                n += 1
-                if size > limit:
-                    self.size = size
-                    self.spill()
-                    size = 0
-        except codec.CodecError as e:
-            raise EncodeError(f"{self.label}: {e}") from None
-        except (TypeError, ValueError) as e:
-            err = pair_error(self.label, e)
-            if err is None:
-                raise
-            raise err from None
+                        self.spill()
+                        size = 0
         finally:
             self.size = size
             self.counters["map output records"] = self.counters.get("map output records", 0) + n
 
-    def _combine_group(self, hk: Any, lst: list[Any]) -> None:
-        """Combine one key's waiting values now; other keys it yields are re-added."""
+    def _group_records(self, records: Iterable[tuple[Any, Any]], mapper: Mapper) -> None:
+        # Per pair: a type check and groups[k].append(v), nothing more.  The
+        # memory check runs between input records, every CHECK_EVERY pairs.
+        groups, keys, n = self.groups, self.keys, 0
+        encode_key = codec.encode_key
+        check_at, checked = CHECK_EVERY, 0
+        try:
+            for key, value in records:
+                for k, v in mapper(key, value):
+                    if type(k) is str:
+                        groups[k].append(v)
+                    else:
+                        hk = encode_key(k)
+                        keys[hk] = k
+                        groups[hk].append(v)
+                    n += 1
+                if n >= check_at:
+                    self.pending += n - checked
+                    checked, check_at = n, n + CHECK_EVERY
+                    self._check_groups(v)
+        finally:
+            self.pending += n - checked
+            self.counters["map output records"] = self.counters.get("map output records", 0) + n
+
+    def _groups_size(self) -> int:
+        return len(self.groups) * _GROUP_OVERHEAD + self.pending * self.value_bytes
+
+    def _check_groups(self, sample: Any) -> None:
+        """Over budget: combine every group in place; spill only if that is not enough."""
+        # A waiting value costs a list slot, plus its object unless it is
+        # one of the small ints (and singletons) Python shares.
+        shared = sample is None or type(sample) is bool or (type(sample) is int and -5 <= sample <= 256)
+        self.value_bytes = 8 if shared else 8 + sys.getsizeof(sample)
+        if self._groups_size() <= self.limit:
+            return
+        for hk, lst in list(self.groups.items()):
+            if len(lst) > 1:
+                self._combine_group(hk, lst)
+        self.pending = sum(map(len, self.groups.values()))
+        if self._groups_size() > self.limit // 2:
+            self.spill()
+
+    def _key_of(self, hk: Any) -> Any:
+        return hk if type(hk) is str else self.keys[hk]
+
+    def _run_combiner(self, key: Any, values: list[Any]) -> list[tuple[Any, Any]]:
+        """Call the user's combiner; its exceptions name the combiner, not the mapper."""
         assert self.combiner is not None
-        key = lst[0]
-        values = lst[1:]
+        try:
+            return list(self.combiner(key, iter(values)))
+        except MrargoError:
+            raise
+        except Exception as e:
+            raise user_error(self.label, "combiner", e, f"key {key!r}") from e
+
+    def _combine_group(self, hk: Any, values: list[Any]) -> None:
+        """Combine one key's waiting values now; other keys it yields are re-added."""
+        key = self._key_of(hk)
+        results = self._run_combiner(key, values)
         self.counters["combine input records"] = self.counters.get("combine input records", 0) + len(values)
-        kept: list[Any] = [key]
+        self.counters["combine output records"] = self.counters.get("combine output records", 0) + len(results)
+        kept: list[Any] = []
         others: list[tuple[Any, Any]] = []
-        out = 0
-        for k2, v2 in self.combiner(key, iter(values)):
-            out += 1
-            same = k2 == key if type(k2) is str and type(key) is str else codec.encode_key(k2) == codec.encode_key(key)
+        for k2, v2 in results:
+            same = k2 == key if type(hk) is str and type(k2) is str else (type(hk) is bytes and type(k2) is not str and codec.encode_key(k2) == hk)
             if same:
                 kept.append(v2)
             else:
                 others.append((k2, v2))
-        self.counters["combine output records"] = self.counters.get("combine output records", 0) + out
-        self.size -= _VALUE_OVERHEAD * (len(values) - (len(kept) - 1))
-        if len(kept) > 1:
+        if kept:
             self.groups[hk] = kept
         else:
             del self.groups[hk]
+            self.keys.pop(hk, None)
         if others:
             saved, self.combiner = self.combiner, None
             try:
-                self._encode_from(others)
+                self.add_from(others)
             finally:
                 self.combiner = saved
 
@@ -184,36 +226,56 @@ class MapOutput:
 
     def _drain_groups(self) -> None:
         """Run the combiner over every waiting group into the partition buffers."""
-        # Drain in place: _group_from holds a reference to this very dict,
-        # and pairs it adds after a spill must land where the next spill looks.
-        waiting = list(self.groups.values())
+        # Drain in place: _group_records holds references to these very
+        # dicts, and pairs it adds after a spill must land where the next
+        # spill looks.
+        waiting = list(self.groups.items())
+        keys = dict(self.keys)
         self.groups.clear()
-        combiner, self.combiner = self.combiner, None
+        self.keys.clear()
+        pairs: list[tuple[Any, Any]] = []
+        cin = cout = 0
+        for hk, values in waiting:
+            key = hk if type(hk) is str else keys[hk]
+            if len(values) == 1:
+                pairs.append((key, values[0]))
+                continue
+            cin += len(values)
+            results = self._run_combiner(key, values)
+            pairs.extend(results)
+            cout += len(results)
+        self.counters["combine input records"] = self.counters.get("combine input records", 0) + cin
+        self.counters["combine output records"] = self.counters.get("combine output records", 0) + cout
+        self._bucket(pairs)
+
+    def _bucket(self, pairs: list[tuple[Any, Any]]) -> None:
+        """Encode and partition pairs straight into the buffers.
+
+        No budget check: a spill or the final write follows at once.
+        """
+        ek, ev = codec.encode_key, self.encode_value
         try:
-            pairs: list[tuple[Any, Any]] = []
-            cin = cout = 0
-            for lst in waiting:
-                key = lst[0]
-                if len(lst) == 2 or combiner is None:
-                    pairs.extend((key, v) for v in lst[1:])
-                    continue
-                cin += len(lst) - 1
-                for kv in combiner(key, iter(lst[1:])):
-                    pairs.append(kv)
-                    cout += 1
-            self.counters["combine input records"] = self.counters.get("combine input records", 0) + cin
-            self.counters["combine output records"] = self.counters.get("combine output records", 0) + cout
-            # These pairs were counted as map output when they were grouped.
-            before = self.counters.get("map output records", 0)
-            self._encode_from(pairs)
-            self.counters["map output records"] = before
-        finally:
-            self.combiner = combiner
+            enc = [(_STR_TAG + k.encode("utf-8", "surrogatepass") if type(k) is str else ek(k), ev(v), k) for k, v in pairs]
+        except codec.CodecError as e:
+            raise EncodeError(f"{self.label}: {e}") from None
+        except (TypeError, ValueError) as e:
+            raise EncodeError(f"{self.label}: the combiner must yield (key, value) pairs: {e}") from None
+        bufs, R = self.bufs, self.R
+        if self.partitioner is not None:
+            for kb, vb, k in enc:
+                bufs[self._partition(k)].append((kb, vb))
+        elif R == 1:
+            bufs[0].extend([(kb, vb) for kb, vb, _ in enc])
+        else:
+            crc = zlib.crc32
+            for kb, vb, _ in enc:
+                bufs[crc(kb) % R].append((kb, vb))
 
     def spill(self) -> None:
         """Sort the buffer and write it to a local run file, one segment per partition."""
         if self.groups:
             self._drain_groups()
+        self.pending = 0
         if not any(self.bufs):
             self.size = 0
             return
@@ -236,7 +298,7 @@ class MapOutput:
             self._drain_groups()
         saved, self.combiner = self.combiner, None
         try:
-            self._encode_from(extra)  # combiner_final's pairs are not combined again
+            self.add_from(extra)  # combiner_final's pairs are not combined again
         finally:
             self.combiner = saved
         w = RunWriter(out)

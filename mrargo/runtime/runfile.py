@@ -73,8 +73,18 @@ class RunWriter:
             self._flush_block()
 
     def write_all(self, records: Iterable[Record]) -> None:
+        """write() for many records, with the per-record work inlined."""
+        buf, pack = self._buf, _REC.pack
+        size, count = self._buf_bytes, self._buf_records
         for k, v in records:
-            self.write(k, v)
+            buf.append(pack(len(k), len(v)) + k + v)
+            size += 8 + len(k) + len(v)
+            count += 1
+            if size >= BLOCK_BYTES:
+                self._buf_bytes, self._buf_records = size, count
+                self._flush_block()
+                size = count = 0
+        self._buf_bytes, self._buf_records = size, count
 
     def _flush_block(self) -> None:
         if not self._buf_records:

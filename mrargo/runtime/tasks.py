@@ -98,7 +98,7 @@ def run_map(plan: Plan, step: int, index: int, attempt: str, tmpdir: str) -> dic
                 buffer_bytes=plan.options.sort_buffer_mb * MB,
                 tmpdir=tmpdir,
                 partitioner=_guarded_partition(job, tid.label) if plan.custom_partition else None,
-                combiner=_guarded(getattr(job, sp.combiner), tid.label, "combiner") if sp.combiner else None,
+                combiner=getattr(job, sp.combiner) if sp.combiner else None,
                 sort_values=plan.sort_values,
                 counters=fw,
             )
@@ -108,7 +108,7 @@ def run_map(plan: Plan, step: int, index: int, attempt: str, tmpdir: str) -> dic
             _map_skipping(out, mapper, records(), tid.label, pos, plan.options.max_bad_records, bad)
         else:
             try:
-                out.add_from(p for k, v in records() for p in mapper(k, v))
+                out.map_records(records(), mapper)
             except MrargoError:
                 raise
             except Exception as e:
@@ -159,18 +159,6 @@ def _map_skipping(out: Any, mapper: Any, records: Iterable[tuple[Any, Any]], lab
         out.add_from(pairs)
 
 
-def _guarded(fn: Any, label: str, what: str) -> Any:
-    def guarded(key: Any, values: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
-        try:
-            yield from fn(key, values)
-        except MrargoError:
-            raise
-        except Exception as e:
-            raise user_error(label, what, e, f"key {key!r}") from e
-
-    return guarded
-
-
 def _guarded_partition(job: MapReduce, label: str) -> Any:
     def partition(key: Any, n: int) -> int:
         try:
@@ -195,6 +183,10 @@ class OutputWriter:
         self.buf: list[str] = []
         self.buf_len = 0
         self.run = None if text else RunWriter(f)
+
+    def map_records(self, records: Iterable[tuple[Any, Any]], mapper: Any) -> None:
+        for k, v in records:
+            self.add_from(mapper(k, v))
 
     def add_from(self, pairs: Iterable[tuple[Any, Any]]) -> None:
         dumps = codec.dumps_text
