@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import tempfile
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +23,8 @@ EPILOG = """examples:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
@@ -49,7 +51,16 @@ def _print_traceback(e: BaseException) -> None:
         traceback.print_exception(e, file=sys.stderr)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: list[str]) -> str:
+    """The subcommand, found before parsing, so only its backend gets imported."""
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
+def build_parser(command: str = "") -> argparse.ArgumentParser:
+    """The parser; a backend's own options are added only when its command runs.
+
+    ``mrargo run`` must not pay for importing hera or the kubernetes client.
+    """
     parser = argparse.ArgumentParser(
         prog="mrargo",
         description="Run MapReduce jobs written in Python, locally or on Argo Workflows.",
@@ -59,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
-    _add_compile(sub)
-    _add_dockerfile(sub)
+    _add_compile(sub, full=command == "compile")
+    _add_dockerfile(sub, full=command == "dockerfile")
     return parser
 
 
@@ -96,7 +107,7 @@ def _add_run(sub: Any) -> None:
     p.set_defaults(func=cmd_run)
 
 
-def _add_compile(sub: Any) -> None:
+def _add_compile(sub: Any, full: bool) -> None:
     p = sub.add_parser(
         "compile",
         help="compile a job to an Argo Workflows spec (YAML on stdout)",
@@ -105,14 +116,13 @@ def _add_compile(sub: Any) -> None:
     # SUPPRESS: the subcommand's flag must not reset `mrargo --debug run`.
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
     p.set_defaults(func=cmd_compile, compile_parser=p)
-    try:
+    if full:
         from mrargo import argo
-    except ImportError:
-        return
-    argo.add_compile_arguments(p)
+
+        argo.add_compile_arguments(p)
 
 
-def _add_dockerfile(sub: Any) -> None:
+def _add_dockerfile(sub: Any, full: bool) -> None:
     p = sub.add_parser(
         "dockerfile",
         help="print a Dockerfile for the Argo worker image",
@@ -121,11 +131,10 @@ def _add_dockerfile(sub: Any) -> None:
     )
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
     p.set_defaults(func=cmd_dockerfile)
-    try:
+    if full:
         from mrargo import argo
-    except ImportError:
-        return
-    argo.add_dockerfile_arguments(p)
+
+        argo.add_dockerfile_arguments(p)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -134,12 +143,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not args.output:
         raise MrargoError("no output given; pass -o PATH")
-    work_dir = args.work_dir or tempfile.mkdtemp(prefix="mrargo-work-")
     plan, job_dir = build_plan(
         args.job,
         inputs=args.input,
         output=args.output,
-        work_dir=store.normalize(work_dir),
+        # A placeholder until the plan is valid: no folder is made for a job
+        # that fails to load.
+        work_dir="-",
         reducers=args.reducers,
         params=args.param,
         overwrite=args.overwrite,
@@ -162,6 +172,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         keep_intermediate=args.keep_intermediate,
         progress=not args.quiet,
     )
+    # The run owns a fresh folder, inside --work-dir if one is given, and
+    # removes only that: never the user's folder itself.
+    if args.work_dir:
+        work_dir = store.join(store.normalize(args.work_dir), f"mrargo-{uuid.uuid4().hex[:12]}")
+    else:
+        work_dir = tempfile.mkdtemp(prefix="mrargo-work-")
+    plan = plan.with_(work_dir=work_dir)
     summary = local.run_plan(plan, opts, job_dir)
     if not args.quiet:
         print_summary(summary, plan.output)

@@ -24,7 +24,17 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from mrargo import store
-from mrargo.errors import CorruptDataError, MrargoError, OutputExistsError, TaskFailedError, UserCodeError
+from mrargo.errors import (
+    CorruptDataError,
+    EncodeError,
+    InputError,
+    JobDefinitionError,
+    MrargoError,
+    OutputExistsError,
+    PlanError,
+    TaskFailedError,
+    UserCodeError,
+)
 from mrargo.plan import Plan
 from mrargo.progress import Progress
 from mrargo.runtime import tasks
@@ -59,17 +69,18 @@ class Executor:
         self.progress = Progress(enabled=opts.progress)
         self.attempts = 0
         self.retried = 0
-        self.scratch = tempfile.mkdtemp(prefix="mrargo-scratch-")
+        self.scratch = ""
         self.ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
     # -- the whole job -------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
         plan = self.plan
-        if not plan.overwrite and store.output_has_data(plan.output):
-            raise OutputExistsError(f"output {plan.output} already exists; remove it or pass --overwrite")
-        self._stage_files()
         try:
+            if not plan.overwrite and store.output_has_data(plan.output):
+                raise OutputExistsError(f"output {plan.output} already exists; remove it or pass --overwrite")
+            self.scratch = tempfile.mkdtemp(prefix="mrargo-scratch-")
+            self._stage_files()
             for step in range(len(plan.steps)):
                 self._run_step(step)
             self.progress.start("commit", 1)
@@ -79,7 +90,8 @@ class Executor:
             self.progress.finish()
             return summary
         finally:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            if self.scratch:
+                shutil.rmtree(self.scratch, ignore_errors=True)
             if not self.opts.keep_intermediate:
                 store.remove(plan.work_dir)
 
@@ -93,20 +105,23 @@ class Executor:
         self._run_phase(f"{label} map", maps)
         if plan.steps[step].map_only:
             return
+        reruns = 0
         while True:
-            r = tasks.run_shuffle(plan, step)
-            reduces = [TaskId(step, "reduce", i, r) for i in range(r)]
             try:
-                self._run_phase(f"{label} reduce", reduces)
+                r = tasks.run_shuffle(plan, step)
+                self._run_phase(f"{label} reduce", [TaskId(step, "reduce", i, r) for i in range(r)])
                 return
             except CorruptDataError as e:
-                # A map's output went bad after it committed: run that map
-                # again, re-shuffle, and finish the reduces.
+                # A map's output went bad or missing after it committed: run
+                # that map again, re-shuffle, and do the reduces.
                 producer = TaskId.parse(e.producer) if e.producer.startswith("map-") else None
-                if producer is None or self.retried > self.opts.retries * (len(maps) + r):
+                if producer is None or reruns >= self.opts.retries:
                     raise
-                self.progress.message(f"{e}; running {producer.key} again")
-                self._run_phase(f"{label} map (again)", [TaskId(step, "map", producer.index, m)])
+                reruns += 1
+                self.retried += 1
+                again = TaskId(step, "map", producer.index, m)
+                self.progress.message(f"{e}; running {again.label} again")
+                self._run_phase(f"{label} map (again)", [again])
 
     # -- one phase: a fan-out of tasks ---------------------------------------
 
@@ -209,7 +224,7 @@ def _child_main(conn: Connection, plan: Plan, task: TaskId, scratch: str, files_
         os.chdir(files_dir)
         run_task(plan, task, new_attempt(), tmp)
     except BaseException as e:  # report everything; the parent decides
-        msg = error_message(e)
+        msg = error_message(e, task)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -224,12 +239,20 @@ def run_task(plan: Plan, task: TaskId, attempt: str, tmp: str) -> None:
     fn(plan, task.step, task.index, attempt, tmp)
 
 
-def error_message(e: BaseException) -> dict[str, Any]:
-    msg: dict[str, Any] = {"ok": False, "type": type(e).__name__, "message": str(e) or type(e).__name__}
+# Failures that would repeat on every attempt: the same bytes, the same plan.
+# (A user exception is retried, as Hadoop does: it may depend on the world.)
+_DETERMINISTIC = (InputError, EncodeError, PlanError, JobDefinitionError)
+
+
+def error_message(e: BaseException, task: TaskId | None = None) -> dict[str, Any]:
+    text = str(e) or type(e).__name__
+    if task is not None and not text.startswith(task.label):
+        text = f"{task.label}: {text}"
+    msg: dict[str, Any] = {"ok": False, "type": type(e).__name__, "message": text, "retry": not isinstance(e, _DETERMINISTIC)}
     if isinstance(e, UserCodeError):
         msg["traceback"] = e.user_traceback
     elif not isinstance(e, MrargoError):
-        msg["message"] = f"{type(e).__name__}: {e}"
+        msg["message"] = f"{task.label + ': ' if task else ''}{type(e).__name__}: {e}"
         msg["traceback"] = traceback.format_exc()
     if isinstance(e, CorruptDataError):
         msg.update(path=e.path, producer=e.producer)

@@ -37,7 +37,7 @@ def compile_args(argv: list[str]) -> str:
     old = os.getcwd()
     os.chdir(ROOT)
     try:
-        return argo.compile_from_args(build_parser().parse_args(argv))
+        return argo.compile_from_args(build_parser("compile").parse_args(argv))
     finally:
         os.chdir(old)
 
@@ -349,7 +349,7 @@ def test_dockerfile_renders_a_non_root_worker_image() -> None:
     stock = argo.render_dockerfile()
     assert stock.startswith("# Worker image") and "FROM python:3.11-slim" in stock
     assert 'pip install "mrargo==' in stock and "USER 10001:10001" in stock and "COPY" not in stock
-    args = build_parser().parse_args(["compile", "x"])  # parser exists; dockerfile args are separate
+    args = build_parser("compile").parse_args(["compile", "x"])  # parser exists; dockerfile args are separate
     assert args.job == "x"
     from argparse import ArgumentParser
 

@@ -150,10 +150,27 @@ def test_work_dir_is_removed_unless_kept(tmp_path) -> None:
     src = tmp_path / "in.txt"
     src.write_text("x y\n")
     work = tmp_path / "work"
+    work.mkdir()
+    (work / "mine.txt").write_text("the user's own file")
     run_ok("examples/wordcount.py", "-i", str(src), "-o", str(tmp_path / "o1"), "--work-dir", str(work))
-    assert not work.exists()
+    assert os.listdir(work) == ["mine.txt"]  # the run removed only its own folder
     run_ok("examples/wordcount.py", "-i", str(src), "-o", str(tmp_path / "o2"), "--work-dir", str(work), "--keep-intermediate")
-    assert (work / "step-1" / "shuffle.json").exists()
+    kept = [d for d in os.listdir(work) if d.startswith("mrargo-")]
+    assert len(kept) == 1 and (work / kept[0] / "step-1" / "shuffle.json").exists()
+
+
+def test_failed_runs_leave_no_temporary_folders(tmp_path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    src = tmp_path / "in.txt"
+    src.write_text("x\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "f").write_text("x")
+    env = {"TMPDIR": str(tmp)}
+    assert mrargo("run", os.path.join(JOBS, "nojob.py"), "-i", str(src), "-o", str(tmp_path / "o"), env=env, check=False).returncode == 1
+    assert mrargo("run", "examples/wordcount.py", "-i", str(src), "-o", str(tmp_path / "out"), env=env, check=False).returncode == 1
+    assert mrargo("run", os.path.join(JOBS, "buggy.py"), "-i", str(src), "-o", str(tmp_path / "o3"), env=env, check=False).returncode == 0
+    assert os.listdir(tmp) == []
 
 
 # -- failures -------------------------------------------------------------------

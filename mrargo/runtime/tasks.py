@@ -371,6 +371,19 @@ def step_outputs(plan: Plan, step: int) -> list[dict[str, Any]]:
     return out
 
 
+def bad_record_files(plan: Plan) -> list[tuple[str, str]]:
+    """(name, path) of every committed map's skipped-records file (--max-bad-records)."""
+    out = []
+    for step in range(len(plan.steps)):
+        m = split_count(plan, step)
+        for i in range(m):
+            tid = TaskId(step, "map", i, m)
+            man = read_json(manifest_url(plan.work_dir, step, "map", i), f"manifest of {tid.label}", tid.key)
+            if man.get("bad_records"):
+                out.append((f"{tid.key}.jsonl", str(man["bad_records"])))
+    return out
+
+
 def job_counters(plan: Plan) -> Counters:
     """Totals over every task of every step."""
     total: Counters = {}
@@ -398,6 +411,9 @@ def run_commit(plan: Plan, attempt: str, extra: Counters | None = None) -> dict[
         "output bytes": sum(int(o["bytes"]) for o in outputs),
         "counters": {g: dict(sorted(c.items())) for g, c in sorted(counters.items())},
     }
+    bad = bad_record_files(plan)
+    if bad:
+        summary["bad record files"] = [f"_bad_records/{name}" for name, _ in bad]
     success = json.dumps(summary, indent=2, sort_keys=True).encode() + b"\n"
     dest = plan.output
     if not plan.overwrite and store.output_has_data(dest):
@@ -408,6 +424,8 @@ def run_commit(plan: Plan, attempt: str, extra: Counters | None = None) -> dict[
         store.remove(staged)
         for i, o in enumerate(outputs):
             store.copy(o["path"], store.join(staged, f"part-{i:05d}"))
+        for name, src in bad:
+            store.copy(src, store.join(staged, "_bad_records", name))
         store.put_bytes(store.join(staged, "_SUCCESS"), success)
         store.replace_dir_local(staged, dest)
     else:
@@ -415,5 +433,7 @@ def run_commit(plan: Plan, attempt: str, extra: Counters | None = None) -> dict[
             store.remove(dest)
         for i, o in enumerate(outputs):
             store.copy(o["path"], store.join(dest, f"part-{i:05d}"))
+        for name, src in bad:
+            store.copy(src, store.join(dest, "_bad_records", name))
         store.put_bytes(store.join(dest, "_SUCCESS"), success)
     return summary

@@ -1,0 +1,44 @@
+"""Workload names, and the plain TSV the script peers write their answers in.
+
+A script peer (p0, p0x2, dask, pyspark, duckdb) writes one ``word<TAB>value``
+line per key: the value is a count, or for the index the file names joined
+by single spaces.  The top-20 file keeps the rank order.  These helpers run
+inside the peers' own interpreters too, so they use the standard library only.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Iterable, Mapping, Sequence
+
+WORKLOADS = ("wordcount", "indexer", "topwords")
+TOP = 20
+
+
+def top_words(counts: Mapping[str, int] | Iterable[tuple[str, int]], n: int = TOP) -> list[tuple[str, int]]:
+    """The n most frequent words; ties go to the smaller word, so the answer is exact."""
+    items = counts.items() if isinstance(counts, Mapping) else counts
+    return heapq.nsmallest(n, items, key=rank_key)
+
+
+def rank_key(pair: tuple[str, int]) -> tuple[int, str]:
+    return -pair[1], pair[0]
+
+
+def write_counts(path: str, pairs: Iterable[tuple[str, int]]) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        out.writelines(f"{word}\t{count}\n" for word, count in pairs)
+
+
+def write_index(path: str, index: Mapping[str, Sequence[str]]) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        out.writelines(f"{word}\t{' '.join(sorted(names))}\n" for word, names in index.items())
+
+
+def corpus_files(corpus: str) -> list[str]:
+    """The corpus's text files, in name order (a file or a directory may be given)."""
+    if os.path.isfile(corpus):
+        return [corpus]
+    names = sorted(n for n in os.listdir(corpus) if not n.startswith((".", "_")))
+    return [os.path.join(corpus, n) for n in names if os.path.isfile(os.path.join(corpus, n))]
