@@ -18,7 +18,10 @@ from mrargo.errors import MrargoError, UserCodeError
 
 EPILOG = """examples:
   mrargo run examples/wordcount.py -i 'data/*.txt' -o out/
-  mrargo compile examples/wordcount.py | argo submit -
+  mrargo compile examples/wordcount.py -i s3://bucket/in/ -o s3://bucket/out/ | argo submit -
+  mrargo manifests --namespace jobs | kubectl apply -f -
+  mrargo submit examples/wordcount.py -i s3://bucket/in/ -o s3://bucket/out/ --watch
+  mrargo init myjob
 """
 
 
@@ -72,7 +75,38 @@ def build_parser(command: str = "") -> argparse.ArgumentParser:
     _add_run(sub)
     _add_compile(sub, full=command == "compile")
     _add_dockerfile(sub, full=command == "dockerfile")
+    _add_cluster_commands(sub, full=command == "submit")
     return parser
+
+
+def _add_cluster_commands(sub: Any, full: bool) -> None:
+    """manifests, init, submit, status, logs; jinja2 and kubernetes load only when one runs."""
+    from mrargo import kube, manifests, scaffold
+
+    commands = [
+        ("manifests", "print the RBAC, artifact-repository ConfigMap and optional dev MinIO a cluster needs (YAML on stdout)",
+         manifests.add_manifests_arguments, cmd_manifests),
+        ("init", "create a new job project: job, test, sample data, Dockerfile, README", scaffold.add_init_arguments, scaffold.init_from_args),
+        # submit takes every compile flag, which needs hera: only when it runs.
+        ("submit", "submit a job, a compiled spec or a WorkflowTemplate to Argo through the Kubernetes API",
+         kube.add_submit_arguments if full else None, kube.submit_from_args),
+        ("status", "show a workflow's phase and a progress line per task", kube.add_status_arguments, kube.status_from_args),
+        ("logs", "print the pod logs of a workflow's tasks", kube.add_logs_arguments, kube.logs_from_args),
+    ]  # fmt: skip
+    for name, text, add, func in commands:
+        p = sub.add_parser(name, help=text, description=text)
+        # SUPPRESS: the subcommand's flag must not reset `mrargo --debug CMD`.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+        if add is not None:
+            add(p)
+        p.set_defaults(func=func)
+
+
+def cmd_manifests(args: argparse.Namespace) -> int:
+    from mrargo import manifests
+
+    sys.stdout.write(manifests.manifests_from_args(args))
+    return 0
 
 
 def _job_arguments(p: argparse.ArgumentParser) -> None:

@@ -81,6 +81,12 @@ def test_key_round_trip(x: Any) -> None:
     assert decode_key(encode_key(x)) == x
 
 
+@settings(max_examples=400)
+@given(json_values)
+def test_value_round_trip(x: Any) -> None:
+    assert decode_value(encode_value(x)) == x
+
+
 @settings(max_examples=600)
 @given(json_values, json_values)
 def test_byte_order_is_key_order(a: Any, b: Any) -> None:

@@ -67,12 +67,26 @@ def test_truncated_file_is_an_error() -> None:
         read_segment(data[:second], (0, second, 10000))
 
 
-@settings(max_examples=60)
-@given(runs=st.lists(records, max_size=12), fan_in=st.integers(min_value=2, max_value=4))
-def test_bounded_merge_equals_sorting_everything(runs: list[list[tuple[bytes, bytes]]], fan_in: int) -> None:
+def blocks_of(run: list[tuple[bytes, bytes]], sizes: list[int]) -> list[list[tuple[bytes, bytes]]]:
+    """Cut a run into blocks of the given sizes (some empty), cycling."""
+    out, i, j = [], 0, 0
+    while i < len(run):
+        n = sizes[j % len(sizes)]
+        out.append(run[i : i + n])
+        i, j = i + n, j + 1
+    return out
+
+
+@settings(max_examples=120)
+@given(
+    runs=st.lists(records, max_size=12),
+    fan_in=st.integers(min_value=2, max_value=4),
+    sizes=st.lists(st.integers(min_value=0, max_value=7), min_size=1, max_size=5).filter(any),
+)
+def test_bounded_merge_equals_sorting_everything(runs: list[list[tuple[bytes, bytes]]], fan_in: int, sizes: list[int]) -> None:
     tmp = tempfile.mkdtemp()
     sorted_runs = [sorted(r) for r in runs]
-    sources = [(lambda r=r: iter(r)) for r in sorted_runs]
+    sources = [(lambda r=r: iter(blocks_of(r, sizes))) for r in sorted_runs]
     got = list(merge_bounded(sources, fan_in, tmp))
     assert got == sorted(x for r in runs for x in r)
     assert os.listdir(tmp) == []  # temporary merge runs are removed

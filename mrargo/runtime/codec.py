@@ -37,7 +37,8 @@ _EXACT_LIMIT = 1 << 53  # ints below this convert to float exactly
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _quote = json.encoder.encode_basestring  # the C string quoter json itself uses
-_loads = json.loads
+_decode = json.JSONDecoder().decode
+_INT_START = frozenset(b"-0123456789")
 
 
 class CodecError(ValueError):
@@ -207,7 +208,17 @@ def encode_value(x: Any) -> bytes:
 
 
 def decode_value(b: bytes) -> Any:
-    return _loads(b)  # JSON text written by encode_value
+    """Inverse of encode_value (only ever given what it wrote).
+
+    Ints skip the JSON parser, and text goes to a prebuilt decoder as str:
+    json.loads on bytes sniffs the encoding on every call.
+    """
+    if b and b[0] in _INT_START:
+        try:
+            return int(b)
+        except ValueError:
+            pass  # a float
+    return _decode(b.decode("utf-8", "surrogatepass"))
 
 
 def dumps_text(x: Any) -> str:

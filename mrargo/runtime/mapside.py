@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from mrargo.errors import EncodeError, MrargoError, PlanError
 from mrargo.runtime import codec
 from mrargo.runtime.context import user_error
-from mrargo.runtime.runfile import Record, RunWriter, iter_records, merge
+from mrargo.runtime.runfile import Record, RunWriter, iter_record_blocks, merge_blocks
 
 Combiner = Callable[[Any, Iterator[Any]], Iterable[tuple[Any, Any]]]
 Mapper = Callable[[Any, Any], Iterable[tuple[Any, Any]]]
@@ -316,8 +316,8 @@ class MapOutput:
             with contextlib.ExitStack() as stack:
                 files = [stack.enter_context(open(path, "rb")) for path, _ in self.spills]
                 for p in range(self.R):
-                    sources = [_segment_iter(f, path, segs[p]) for f, (path, segs) in zip(files, self.spills, strict=True)]
-                    w.write_all(merge(sources))
+                    sources = [_segment_blocks(f, path, segs[p]) for f, (path, segs) in zip(files, self.spills, strict=True)]
+                    w.write_all(merge_blocks(sources))
                     segments.append(w.end_segment())
         finally:
             for path, _ in self.spills:
@@ -326,7 +326,7 @@ class MapOutput:
         return segments
 
 
-def _segment_iter(f: BinaryIO, path: str, seg: tuple[int, int, int]) -> Iterator[Record]:
+def _segment_blocks(f: BinaryIO, path: str, seg: tuple[int, int, int]) -> Iterator[list[Record]]:
     start, end, count = seg
     pos = [start]
 
@@ -337,4 +337,4 @@ def _segment_iter(f: BinaryIO, path: str, seg: tuple[int, int, int]) -> Iterator
         pos[0] += len(data)
         return data
 
-    return iter_records(read, path, "a spill of this task", count)
+    return iter_record_blocks(read, path, "a spill of this task", count)

@@ -14,6 +14,7 @@ the file and the task that wrote it, never a silently short partition.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import os
 import struct
@@ -140,18 +141,39 @@ def iter_payload(payload: bytes) -> Iterator[Record]:
         pos += vl
 
 
-def iter_records(read: Callable[[int], bytes], label: str, producer: str, expected: int | None = None) -> Iterator[Record]:
-    """Yield every record of a byte stream of blocks; check the total count."""
+def parse_payload(payload: bytes, count: int) -> list[Record]:
+    """All records of one block, as a list."""
+    unpack = _REC.unpack_from
+    out: list[Record] = []
+    append = out.append
+    pos = 0
+    for _ in range(count):
+        kl, vl = unpack(payload, pos)
+        pos += 8
+        mid = pos + kl
+        append((payload[pos:mid], payload[mid : mid + vl]))
+        pos = mid + vl
+    return out
+
+
+def iter_record_blocks(read: Callable[[int], bytes], label: str, producer: str, expected: int | None = None) -> Iterator[list[Record]]:
+    """Yield each block's records as a list; check the total count at the end."""
     seen = 0
     for payload, count in iter_blocks(read, label, producer):
         seen += count
-        yield from iter_payload(payload)
+        yield parse_payload(payload, count)
     if expected is not None and seen != expected:
         raise CorruptDataError(
             f"{label}: expected {expected} records, found {seen} (written by {producer}); the file is truncated",
             path=label,
             producer=producer,
         )
+
+
+def iter_records(read: Callable[[int], bytes], label: str, producer: str, expected: int | None = None) -> Iterator[Record]:
+    """Yield every record of a byte stream of blocks; check the total count."""
+    for block in iter_record_blocks(read, label, producer, expected):
+        yield from block
 
 
 def sort_records(records: list[Record]) -> None:
@@ -166,19 +188,64 @@ def merge(sources: list[Iterator[Record]]) -> Iterator[Record]:
     return heapq.merge(*sources)
 
 
+def merge_blocks(sources: list[Iterator[list[Record]]]) -> Iterator[Record]:
+    """k-way merge of sorted streams of blocks; holds one block per stream.
+
+    Each round takes, from every stream, the records up to the smallest
+    last record among the current blocks (the watermark), and sorts them:
+    Timsort merges those sorted runs in C, far faster than a heap of
+    Python iterators.  The block that set the watermark is used up, so
+    every round makes progress.
+    """
+    heads: list[tuple[list[Record], int, Iterator[list[Record]]]] = []
+    for s in sources:
+        block = _next_block(s)
+        if block:
+            heads.append((block, 0, s))
+    while len(heads) > 1:
+        mark = min(block[-1] for block, _, _ in heads)
+        taken: list[Record] = []
+        nxt = []
+        for block, pos, s in heads:
+            if block[-1] <= mark:
+                taken.extend(block[pos:] if pos else block)
+                block = _next_block(s)
+                if block:
+                    nxt.append((block, 0, s))
+            else:
+                end = bisect.bisect_right(block, mark, pos)
+                taken.extend(block[pos:end])
+                nxt.append((block, end, s))
+        taken.sort()
+        yield from taken
+        heads = nxt
+    if heads:
+        block, pos, s = heads[0]
+        yield from block[pos:]
+        for block in s:
+            yield from block
+
+
+def _next_block(s: Iterator[list[Record]]) -> list[Record]:
+    for block in s:
+        if block:
+            return block
+    return []
+
+
 def merge_bounded(
-    sources: list[Callable[[], Iterator[Record]]],
+    sources: list[Callable[[], Iterator[list[Record]]]],
     fan_in: int,
     tmpdir: str,
 ) -> Iterator[Record]:
-    """Merge any number of sorted sources with at most ``fan_in`` open at once.
+    """Merge any number of sorted block streams with at most ``fan_in`` open at once.
 
     Extra passes merge groups of sources into local temporary runs first, so
     memory stays bounded however many map tasks fed a partition.
     """
     fan_in = max(2, fan_in)
     while len(sources) > fan_in:
-        merged: list[Callable[[], Iterator[Record]]] = []
+        merged: list[Callable[[], Iterator[list[Record]]]] = []
         for i in range(0, len(sources), fan_in):
             group = sources[i : i + fan_in]
             if len(group) == 1:
@@ -187,17 +254,17 @@ def merge_bounded(
             fd, path = tempfile.mkstemp(prefix="merge-", suffix=".run", dir=tmpdir)
             with os.fdopen(fd, "wb") as f:
                 w = RunWriter(f)
-                w.write_all(merge([s() for s in group]))
+                w.write_all(merge_blocks([s() for s in group]))
                 _, _, count = w.end_segment()
             merged.append(_local_source(path, count))
         sources = merged
-    return merge([s() for s in sources])
+    return merge_blocks([s() for s in sources])
 
 
-def _local_source(path: str, count: int) -> Callable[[], Iterator[Record]]:
-    def open_source() -> Iterator[Record]:
+def _local_source(path: str, count: int) -> Callable[[], Iterator[list[Record]]]:
+    def open_source() -> Iterator[list[Record]]:
         with open(path, "rb") as f:
-            yield from iter_records(f.read, path, "merge pass", count)
+            yield from iter_record_blocks(f.read, path, "merge pass", count)
         os.unlink(path)
 
     return open_source

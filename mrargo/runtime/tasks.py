@@ -23,7 +23,7 @@ from mrargo.runtime.context import Counters, hook, make_job, merge_counters, run
 from mrargo.runtime.inputs import MB, DecodePolicy, Piece, Position, plan_splits, read_piece
 from mrargo.runtime.layout import TaskId, manifest_url, read_json, write_json
 from mrargo.runtime.mapside import MapOutput, pair_error
-from mrargo.runtime.runfile import RunWriter, Segment, iter_records, merge_bounded
+from mrargo.runtime.runfile import RunWriter, Segment, iter_record_blocks, merge_bounded
 
 FRAMEWORK = "mrargo"
 
@@ -341,10 +341,10 @@ def run_reduce(plan: Plan, step: int, index: int, attempt: str, tmpdir: str) -> 
 
 
 def _segment_source(seg: Segment) -> Any:
-    def records() -> Iterator[tuple[bytes, bytes]]:
+    def records() -> Iterator[list[tuple[bytes, bytes]]]:
         try:
             for read in store.range_reader(seg.path, seg.start, seg.end):
-                yield from iter_records(read, seg.path, seg.producer, seg.records)
+                yield from iter_record_blocks(read, seg.path, seg.producer, seg.records)
         except FileNotFoundError:
             raise CorruptDataError(f"intermediate file {seg.path} is missing (written by {seg.producer})", path=seg.path, producer=seg.producer) from None
 
