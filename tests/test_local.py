@@ -269,3 +269,23 @@ def test_choosing_one_of_two_jobs_and_bad_params(tmp_path) -> None:
     assert read_output(str(tmp_path / "out")) == [("x", 2)]
     proc = mrargo("run", "examples/wordcount.py", "-i", str(src), "-o", str(tmp_path / "o2"), "--param", "novalue", check=False)
     assert proc.returncode == 1 and "--param 'novalue' must look like name=value" in proc.stderr
+
+
+def test_examples_on_two_thousand_small_files(tmp_path) -> None:
+    import corpus as gen
+
+    d = tmp_path / "many"
+    vocab = gen.vocabulary(5000)
+    d.mkdir()
+    for i in range(2000):
+        lines = gen.lines(vocab, seed=i)
+        (d / f"doc{i:04d}.txt").write_text("\n".join(next(lines) for _ in range(1 + i % 7)) + "\n")
+    counts = ref_wordcount(str(d))
+    for job, check in [
+        ("wordcount", lambda pairs: dict(pairs) == counts),
+        ("indexer", lambda pairs: dict(pairs) == ref_indexer(str(d))),
+        ("topwords", lambda pairs: pairs == [(w, c) for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:20]]),
+    ]:
+        out = str(tmp_path / job)
+        run_ok(f"examples/{job}.py", "-i", str(d), "-o", out, "--split-mb", "1")
+        assert check(read_output(out)), job
