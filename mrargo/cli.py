@@ -14,10 +14,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from mrargo import emulate
 from mrargo.errors import MrargoError, UserCodeError
 
 EPILOG = """examples:
   mrargo run examples/wordcount.py -i 'data/*.txt' -o out/
+  mrargo run workflows/wordcount.workflow.yaml -p input=data/ -p output=out/
   mrargo compile examples/wordcount.py -i s3://bucket/in/ -o s3://bucket/out/ | argo submit -
   mrargo manifests --namespace jobs | kubectl apply -f -
   mrargo submit examples/wordcount.py -i s3://bucket/in/ -o s3://bucket/out/ --watch
@@ -120,8 +122,9 @@ def _job_arguments(p: argparse.ArgumentParser) -> None:
 def _add_run(sub: Any) -> None:
     p = sub.add_parser(
         "run",
-        help="run a job on this machine",
-        description="Run a job locally with a process pool. Writes part-NNNNN files, then _SUCCESS.",
+        help="run a job (or a compiled spec) on this machine",
+        description="Run a job locally with a process pool; writes part-NNNNN files, then _SUCCESS. "
+        "JOB may also be a spec that mrargo compile wrote (SPEC.yaml): it then runs as Argo would run it.",
     )
     _job_arguments(p)
     # SUPPRESS: the subcommand's flag must not reset `mrargo --debug run`.
@@ -138,6 +141,7 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--max-bad-records", type=int, default=0, metavar="N", help="skip up to N records whose mapper raises (default: 0)")
     p.add_argument("--decode-errors", choices=("strict", "replace", "skip"), default="strict", help="undecodable UTF-8 (default: strict)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
+    emulate.add_spec_arguments(p)
     p.set_defaults(func=cmd_run)
 
 
@@ -172,6 +176,9 @@ def _add_dockerfile(sub: Any, full: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if emulate.is_spec(args.job):
+        # A compiled Workflow or WorkflowTemplate: run the spec itself, as Argo would.
+        return emulate.run_spec_from_args(args)
     from mrargo import local, store
     from mrargo.build import build_plan
 

@@ -165,7 +165,9 @@ def _report(line: str) -> None:
     # Kubernetes shows the termination message in the pod status, and Argo
     # copies it into the node's message in the UI.
     try:
-        with open("/dev/termination-log", "w", encoding="utf-8") as f:
+        # Kubernetes' default terminationMessagePath; `mrargo run SPEC.yaml`
+        # gives each local pod its own.
+        with open(os.environ.get("MRARGO_TERMINATION_LOG", "/dev/termination-log"), "w", encoding="utf-8") as f:
             f.write(line[:4000])
     except OSError:
         pass
