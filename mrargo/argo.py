@@ -31,6 +31,7 @@ from mrargo.argo_safety import (
 from mrargo.argo_spec import PHASES, USER_ID, CompileOptions, RunValues, build_object
 from mrargo.errors import PlanError
 from mrargo.plan import Plan
+from mrargo.resources import templates_dir
 
 __all__ = ["CompileOptions", "add_compile_arguments", "compile_from_args", "compile_workflow", "render_dockerfile"]
 
@@ -277,14 +278,6 @@ def _flag_values(args: argparse.Namespace) -> list[tuple[str, Any]]:
 # -- the worker image ----------------------------------------------------------
 
 
-def _templates_dir() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
-    for d in (os.path.join(here, "templates"), os.path.join(os.path.dirname(here), "templates")):
-        if os.path.isfile(os.path.join(d, "Dockerfile.j2")):
-            return d
-    raise PlanError("templates/Dockerfile.j2 is missing from this mrargo installation; reinstall mrargo")
-
-
 def render_dockerfile(
     plan: Plan | None = None, *, base_image: str = "python:3.11-slim", requirement: str = f"mrargo=={__version__}"
 ) -> str:
@@ -300,7 +293,7 @@ def render_dockerfile(
         files += [(rel, os.path.basename(rel)) for rel in plan.files]
     for src, _ in files:
         check_inert("file name", src)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_templates_dir()), keep_trailing_newline=True, autoescape=False)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()), keep_trailing_newline=True, autoescape=False)
     return env.get_template("Dockerfile.j2").render(
         base_image=base_image, requirement=requirement, files=files, job_dir=BAKED_JOB_DIR, uid=USER_ID, version=__version__
     )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from mrargo import __version__
 from mrargo.argo_safety import config_key, dns_label, dns_subdomain, shell_word
 from mrargo.errors import PlanError
+from mrargo.resources import templates_dir
 
 if TYPE_CHECKING:
     import jinja2
@@ -62,14 +62,6 @@ class ManifestOptions:
 
 # -- templates ---------------------------------------------------------------------
 
-
-def templates_dir() -> str:
-    """templates/ inside the wheel (mrargo/templates) or beside a source checkout."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for d in (os.path.join(here, "templates"), os.path.join(os.path.dirname(here), "templates")):
-        if os.path.isfile(os.path.join(d, "rbac.yaml.j2")):
-            return d
-    raise PlanError("templates/rbac.yaml.j2 is missing from this mrargo installation; reinstall mrargo")
 
 
 def yaml_scalar(value: object) -> str:

@@ -16,13 +16,13 @@ from typing import Any, BinaryIO
 
 from mrargo import store
 from mrargo.api import MapReduce, identity_mapper
-from mrargo.errors import CorruptDataError, EncodeError, MrargoError, OutputExistsError, UserCodeError
+from mrargo.errors import CorruptDataError, MrargoError, OutputExistsError, UserCodeError
 from mrargo.plan import Plan
 from mrargo.runtime import codec, layout
 from mrargo.runtime.context import Counters, hook, make_job, merge_counters, run_user, user_counters, user_error
 from mrargo.runtime.inputs import MB, DecodePolicy, Piece, Position, plan_splits, read_piece
 from mrargo.runtime.layout import TaskId, manifest_url, read_json, write_json
-from mrargo.runtime.mapside import MapOutput, pair_error
+from mrargo.runtime.mapside import MapOutput, encoding_errors
 from mrargo.runtime.runfile import RunWriter, Segment, iter_record_blocks, merge_bounded
 
 FRAMEWORK = "mrargo"
@@ -189,6 +189,10 @@ class OutputWriter:
             self.add_from(mapper(k, v))
 
     def add_from(self, pairs: Iterable[tuple[Any, Any]]) -> None:
+        with encoding_errors(self.label):
+            self._write_pairs(pairs)
+
+    def _write_pairs(self, pairs: Iterable[tuple[Any, Any]]) -> None:
         dumps = codec.dumps_text
         n = 0
         try:
@@ -206,13 +210,6 @@ class OutputWriter:
                 n += 1
                 if self.buf_len > MB:
                     self._flush()
-        except codec.CodecError as e:
-            raise EncodeError(f"{self.label}: {e}") from None
-        except (TypeError, ValueError) as e:
-            err = pair_error(self.label, e)
-            if err is None:
-                raise
-            raise err from None
         finally:
             self.records += n
             _bump(self.counters, self.name, n)
@@ -422,18 +419,19 @@ def run_commit(plan: Plan, attempt: str, extra: Counters | None = None) -> dict[
         # Stage beside the output and rename once: nothing partial is visible.
         staged = f"{dest}.mrargo-{attempt}"
         store.remove(staged)
-        for i, o in enumerate(outputs):
-            store.copy(o["path"], store.join(staged, f"part-{i:05d}"))
-        for name, src in bad:
-            store.copy(src, store.join(staged, "_bad_records", name))
-        store.put_bytes(store.join(staged, "_SUCCESS"), success)
+        _publish(staged, outputs, bad, success)
         store.replace_dir_local(staged, dest)
     else:
+        # Object stores have no rename: parts first, _SUCCESS last.
         if plan.overwrite:
             store.remove(dest)
-        for i, o in enumerate(outputs):
-            store.copy(o["path"], store.join(dest, f"part-{i:05d}"))
-        for name, src in bad:
-            store.copy(src, store.join(dest, "_bad_records", name))
-        store.put_bytes(store.join(dest, "_SUCCESS"), success)
+        _publish(dest, outputs, bad, success)
     return summary
+
+
+def _publish(root: str, outputs: list[dict[str, Any]], bad: list[tuple[str, str]], success: bytes) -> None:
+    for i, o in enumerate(outputs):
+        store.copy(o["path"], store.join(root, f"part-{i:05d}"))
+    for name, src in bad:
+        store.copy(src, store.join(root, "_bad_records", name))
+    store.put_bytes(store.join(root, "_SUCCESS"), success)
