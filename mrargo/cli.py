@@ -112,7 +112,7 @@ def cmd_manifests(args: argparse.Namespace) -> int:
 
 
 def _job_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("job", metavar="JOB", help="a job file (path/job.py[:Class]) or module:Class")
+    p.add_argument("job", metavar="JOB", help="a job file (path/job.py[:Class]), module:Class, or a compiled SPEC.yaml")
     p.add_argument("-i", "--input", action="append", default=[], metavar="URL", help="input file, directory, glob or URL (repeatable)")
     p.add_argument("-o", "--output", metavar="URL", help="output directory or URL")
     p.add_argument("--reducers", type=int, metavar="N", help="reducers per step (default: the job's REDUCERS)")

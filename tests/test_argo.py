@@ -144,6 +144,19 @@ def test_argo_own_validator_accepts_every_spec(tmp_path: Path) -> None:
     assert proc.stdout.count("OK ") == len(files)
 
 
+def test_argo_own_validator_rejects_a_broken_spec(tmp_path: Path) -> None:
+    """The harness can fail: a compiled spec, broken two ways, is refused by Argo's code."""
+    good = (ROOT / "workflows" / "wordcount.workflow.yaml").read_text()
+    missing = tmp_path / "missing-template.yaml"
+    missing.write_text(good.replace("template: reduce", "template: no-such-template", 1))
+    typo = tmp_path / "unknown-field.yaml"
+    typo.write_text(good.replace("entrypoint:", "entrypiont:", 1))
+    for path, message in [(missing, "no-such-template"), (typo, 'unknown field "spec.entrypiont"')]:
+        proc = subprocess.run(["bash", str(VALIDATOR), str(path)], capture_output=True, text=True, timeout=1200)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert message in proc.stdout + proc.stderr
+
+
 # -- shape ------------------------------------------------------------------------
 
 

@@ -242,3 +242,19 @@ def test_many_keys_and_a_hot_key_run_in_bounded_memory(tmp_path) -> None:
     assert success["output records"] == 10_000_001
     hot = [line for line in open(out / "part-00000").read().splitlines() + open(out / "part-00001").read().splitlines() if line.startswith('"hot"')]
     assert hot == ['"hot"\t10000000']
+
+
+def test_one_huge_record_is_still_bounded_by_the_sort_buffer(tmp_path) -> None:
+    """A whole-file record yielding ~400k pairs must spill under a 1 MB buffer,
+    not wait for the record to end."""
+    src = tmp_path / "big.txt"
+    src.write_text(" ".join(f"w{i}" for i in range(200_000)) + "\n" + " ".join(f"w{i}" for i in range(200_000)) + "\n")
+    out = tmp_path / "out"
+    mrargo("run", os.path.join(JOBS, "wholefile.py"), "-i", str(src), "-o", str(out), "-q", "--sort-buffer-mb", "1")
+    fw = json.loads((out / "_SUCCESS").read_text())["counters"]["mrargo"]
+    # Checked inside the record: many small spills, so each word is spilled
+    # twice (once per occurrence).  Checked only after the record, there
+    # would be one spill of 200,000 combined words.
+    assert fw["spilled records"] > 300_000
+    assert fw["reduce output records"] == 200_000
+    assert all(v == 2 for _, v in read_output(str(out)))

@@ -145,8 +145,9 @@ class MapOutput:
             self.counters["map output records"] = self.counters.get("map output records", 0) + n
 
     def _group_records(self, records: Iterable[tuple[Any, Any]], mapper: Mapper) -> None:
-        # Per pair: a type check and groups[k].append(v), nothing more.  The
-        # memory check runs between input records, every CHECK_EVERY pairs.
+        # Per pair: a type check, groups[k].append(v), and one comparison for
+        # the memory check every CHECK_EVERY pairs.  The check must sit in
+        # the inner loop: one record (a whole file) may yield millions.
         groups, keys, n = self.groups, self.keys, 0
         encode_key = codec.encode_key
         check_at, checked = CHECK_EVERY, 0
@@ -160,10 +161,10 @@ class MapOutput:
                         keys[hk] = k
                         groups[hk].append(v)
                     n += 1
-                if n >= check_at:
-                    self.pending += n - checked
-                    checked, check_at = n, n + CHECK_EVERY
-                    self._check_groups(v)
+                    if n >= check_at:
+                        self.pending += n - checked
+                        checked, check_at = n, n + CHECK_EVERY
+                        self._check_groups(v)
         finally:
             self.pending += n - checked
             self.counters["map output records"] = self.counters.get("map output records", 0) + n
