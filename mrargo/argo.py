@@ -29,6 +29,7 @@ from mrargo.argo_safety import (
     shell_word,
 )
 from mrargo.argo_spec import PHASES, USER_ID, CompileOptions, RunValues, build_object
+from mrargo.bundle import default_work_root
 from mrargo.errors import PlanError
 from mrargo.plan import Plan
 from mrargo.resources import templates_dir
@@ -114,23 +115,22 @@ def _description(plan: Plan) -> str:
     return f"MapReduce job {plan.job.class_name} from {where}: {steps} step{'s' if steps > 1 else ''} ({reducers}). Compiled by mrargo."
 
 
-def default_work_root(output: str) -> str:
-    """A sibling of the output: s3://b/jobs/out -> s3://b/jobs/_mrargo-work."""
-    scheme, _, path = output.partition("://")
-    path = path.rstrip("/")
-    parent = path.rsplit("/", 1)[0] if "/" in path else path
-    return f"{scheme}://{parent}/_mrargo-work"
-
-
 def _run_values(plan: Plan, job_dir: str, opts: CompileOptions) -> RunValues:
-    for url in plan.inputs:
+    # Without -i/-o the parameters get no default: `argo submit -p` gives them.
+    inputs = () if plan.inputs == (_PLACEHOLDER,) else plan.inputs
+    output = "" if plan.output == _PLACEHOLDER else plan.output
+    for url in inputs:
         remote_url("-i", url)
-    remote_url("-o", plan.output)
-    work_root = remote_url("--work-root", opts.work_root or default_work_root(plan.output))
+    if output:
+        remote_url("-o", output)
+    # With no output yet, the worker derives the work root from the output it gets.
+    work_root = opts.work_root or (default_work_root(output) if output else "")
+    if work_root:
+        remote_url("--work-root", work_root)
     for k, v in plan.params:
         param_name(k)
         check_inert(f"--param {k}", v)
-    return RunValues(inputs=plan.inputs, output=plan.output, work_root=work_root, params=plan.params, bundle=_bundle(plan, job_dir, opts))
+    return RunValues(inputs=inputs, output=output, work_root=work_root, params=plan.params, bundle=_bundle(plan, job_dir, opts))
 
 
 def _bundle(plan: Plan, job_dir: str, opts: CompileOptions) -> str:
@@ -231,14 +231,11 @@ def options_from_args(args: argparse.Namespace) -> CompileOptions:
 def compile_from_args(args: argparse.Namespace) -> str:
     from mrargo.build import build_plan
 
-    if not args.input:
-        raise PlanError("no input given; pass -i URL (the default of the workflow's 'input' parameter)")
-    if not args.output:
-        raise PlanError("no output given; pass -o URL (the default of the workflow's 'output' parameter)")
+    # -i/-o only set defaults; without them, `argo submit -p input=… -p output=…`.
     plan, job_dir = build_plan(
         args.job,
-        inputs=args.input,
-        output=args.output,
+        inputs=args.input or [_PLACEHOLDER],
+        output=args.output or _PLACEHOLDER,
         work_dir=_PLACEHOLDER,
         reducers=args.reducers,
         params=args.param,
@@ -253,7 +250,8 @@ def command_line(args: argparse.Namespace) -> str:
     words = ["mrargo", "compile", args.job]
     for url in args.input:
         words += ["-i", url]
-    words += ["-o", args.output]
+    if args.output:
+        words += ["-o", args.output]
     for flag, value in sorted(_flag_values(args)):
         words += [flag] if value is True else [flag, str(value)]
     return " ".join(shell_word(w) for w in words)

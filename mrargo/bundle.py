@@ -115,3 +115,11 @@ def install(bundle: Bundle, dest: str) -> tuple[Plan, str]:
             f.write(data)
     path = os.path.join(dest, plan.job.path)
     return plan.with_(job=JobRef(plan.job.class_name, path, plan.job.module)), dest
+
+
+def default_work_root(output: str) -> str:
+    """A sibling of the output: s3://b/jobs/out -> s3://b/jobs/_mrargo-work."""
+    scheme, _, path = output.partition("://")
+    path = path.rstrip("/")
+    parent = path.rsplit("/", 1)[0] if "/" in path else path
+    return f"{scheme}://{parent}/_mrargo-work"

@@ -29,7 +29,7 @@ import shutil
 import sys
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mrargo import bundle as bundle_mod
 from mrargo import store
@@ -104,8 +104,13 @@ def load_plan(args: argparse.Namespace) -> tuple[Plan, str]:
     bundle = bundle_mod.decode(text)
     plan, job_dir = bundle_mod.install(bundle, os.path.join(args.scratch, "mrargo-job"))
     v = read_values(args.values, plan)
+    if not v.output:
+        raise MrargoError("parameter 'output' is empty; pass -p output=s3://bucket/prefix")
+    if not v.inputs:
+        raise MrargoError("parameter 'input' is empty; pass -p input=s3://bucket/prefix")
     if not v.work_root:
-        raise MrargoError("parameter 'work-root' is empty; pass -p work-root=s3://bucket/prefix")
+        # Compiled without -o: the same sibling of the output compile would choose.
+        v = replace(v, work_root=bundle_mod.default_work_root(v.output))
     plan = plan.with_(
         inputs=tuple(store.normalize(i) for i in v.inputs),
         output=store.normalize(v.output) if v.output else "",

@@ -445,3 +445,14 @@ def test_map_only_job_compiles_without_shuffle_and_runs(tmp_path: Path) -> None:
     checks.Simulator(doc, params, str(tmp_path / "pods")).run()
     assert (tmp_path / "got/part-00000").read_bytes() == (tmp_path / "expected/part-00000").read_bytes()
     assert hostile in (tmp_path / "got/part-00000").read_text()
+
+
+def test_compile_without_input_or_output_leaves_them_to_submit_time(tmp_path: Path) -> None:
+    """`mrargo compile job.py | argo submit - -p input=… -p output=…` works."""
+    text = compile_args(["compile", "examples/wordcount.py"])
+    params = {p["name"]: p for p in checks.spec_of(checks.load(text))["arguments"]["parameters"]}
+    assert "value" not in params["input"] and "value" not in params["output"] and "value" not in params["work-root"]
+    path = tmp_path / "noio.yaml"
+    path.write_text(text)
+    proc = subprocess.run(["bash", str(VALIDATOR), str(path)], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
