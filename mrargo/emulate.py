@@ -121,6 +121,18 @@ def run_spec(doc: dict[str, Any], params: dict[str, str], opts: SpecOptions) -> 
     return execute(load_spec(doc), params, opts)
 
 
+def _absolute_local_paths(params: dict[str, str]) -> dict[str, str]:
+    """Local paths given with -p are relative to where mrargo runs, not to a pod's folder."""
+    from mrargo import store
+
+    out = dict(params)
+    for name in ("input", "output", WORK_ROOT):
+        if name in out and out[name].strip():
+            lines = [ln.strip() for ln in out[name].splitlines() if ln.strip()]
+            out[name] = "\n".join(store.normalize(ln) if store.is_local(ln) else ln for ln in lines)
+    return out
+
+
 def run_spec_from_args(args: argparse.Namespace) -> int:
     """`mrargo run SPEC.yaml ...`: run it, print the node tree, raise on failure."""
     from mrargo import store
@@ -131,7 +143,7 @@ def run_spec_from_args(args: argparse.Namespace) -> int:
 
     _refuse_job_only_flags(args)
     spec = load_spec(read_spec(args.job))
-    params = spec_parameters(spec, args)
+    params = _absolute_local_paths(spec_parameters(spec, args))
     quiet = bool(getattr(args, "quiet", False))
     opts = SpecOptions(
         workers=getattr(args, "workers", None) or (os.cpu_count() or 1),

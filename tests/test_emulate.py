@@ -507,3 +507,16 @@ def test_flags_that_contradict_each_other_are_refused(capsys: pytest.CaptureFixt
     for argv, message in cases.items():
         assert emulate.main([spec, *argv]) == 1
         assert capsys.readouterr().err == f"mrargo: error: {message}\n"
+
+
+def test_spec_compiled_without_io_runs_with_relative_local_paths(tmp_path: Path) -> None:
+    """`mrargo compile job.py > x.yaml; mrargo run x.yaml -p input=examples/data …`,
+    with the relative path taken from where mrargo runs, not from a pod's folder."""
+    from conftest import mrargo as run_mrargo
+    from conftest import output_bytes
+
+    spec = tmp_path / "wc.yaml"
+    spec.write_text(run_mrargo("compile", "examples/wordcount.py").stdout)
+    run_mrargo("run", str(spec), "-p", "input=examples/data", "-p", f"output={tmp_path}/from-spec", "--no-backoff", "-q")
+    run_mrargo("run", "examples/wordcount.py", "-i", "examples/data", "-o", f"{tmp_path}/direct", "-q")
+    assert output_bytes(f"{tmp_path}/from-spec") == output_bytes(f"{tmp_path}/direct")
