@@ -245,6 +245,21 @@ def compile_from_args(args: argparse.Namespace) -> str:
     return compile_workflow(plan, job_dir, options_from_args(args), command=command_line(args))
 
 
+def workflow_from_template(template: str, namespace: str, params: dict[str, str], service_account: str = "") -> dict[str, Any]:
+    """A Workflow that runs a WorkflowTemplate (`argo submit --from`), for `mrargo submit`."""
+    from hera.workflows import Workflow
+    from hera.workflows import models as m
+
+    wf = Workflow(
+        generate_name=f"{template}-",
+        namespace=namespace,
+        workflow_template_ref=m.WorkflowTemplateRef(name=template),
+        arguments=m.Arguments(parameters=[m.Parameter(name=k, value=v) for k, v in params.items()]) if params else None,
+        service_account_name=service_account or None,
+    )
+    return dict(wf.to_dict())
+
+
 def command_line(args: argparse.Namespace) -> str:
     """The compile command, rebuilt in a fixed order for the header comment."""
     words = ["mrargo", "compile", args.job]

@@ -159,22 +159,12 @@ def _compiled_job(args: argparse.Namespace, params: dict[str, str]) -> dict[str,
 
 
 def _from_template(conn: Any, namespace: str, args: argparse.Namespace, params: dict[str, str]) -> dict[str, Any]:
-    from hera.workflows import Workflow
-    from hera.workflows import models as m
-
-    from mrargo import kube_client
+    from mrargo import argo, kube_client
 
     template = kube_client.get_workflow_template(conn, namespace, args.from_template)
     declared = ((template.get("spec") or {}).get("arguments") or {}).get("parameters") or []
     check_parameter_names(params, declared, f"WorkflowTemplate {args.from_template}")
-    wf = Workflow(
-        generate_name=f"{args.from_template}-",
-        namespace=namespace,
-        workflow_template_ref=m.WorkflowTemplateRef(name=args.from_template),
-        arguments=m.Arguments(parameters=[m.Parameter(name=k, value=v) for k, v in params.items()]) if params else None,
-        service_account_name=args.service_account or None,
-    )
-    return dict(wf.to_dict())
+    return argo.workflow_from_template(args.from_template, namespace, params, args.service_account or "")
 
 
 def submit_from_args(args: argparse.Namespace) -> int:
