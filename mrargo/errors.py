@@ -66,3 +66,9 @@ class TaskFailedError(MrargoError):
     def __init__(self, message: str, *, user_traceback: str = "") -> None:
         super().__init__(message)
         self.user_traceback = user_traceback
+
+
+# Failures that repeat on every attempt: the same bytes, the same plan.  The
+# local executor does not retry them, and the Argo worker exits 3 for them.
+# (An exception in user code is retried locally, as Hadoop does.)
+DETERMINISTIC = (InputError, EncodeError, PlanError, JobDefinitionError)

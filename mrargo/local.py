@@ -24,17 +24,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from mrargo import store
-from mrargo.errors import (
-    CorruptDataError,
-    EncodeError,
-    InputError,
-    JobDefinitionError,
-    MrargoError,
-    OutputExistsError,
-    PlanError,
-    TaskFailedError,
-    UserCodeError,
-)
+from mrargo.errors import DETERMINISTIC, CorruptDataError, MrargoError, OutputExistsError, TaskFailedError, UserCodeError
 from mrargo.plan import Plan
 from mrargo.progress import Progress
 from mrargo.runtime import tasks
@@ -239,16 +229,11 @@ def run_task(plan: Plan, task: TaskId, attempt: str, tmp: str) -> None:
     fn(plan, task.step, task.index, attempt, tmp)
 
 
-# Failures that would repeat on every attempt: the same bytes, the same plan.
-# (A user exception is retried, as Hadoop does: it may depend on the world.)
-_DETERMINISTIC = (InputError, EncodeError, PlanError, JobDefinitionError)
-
-
 def error_message(e: BaseException, task: TaskId | None = None) -> dict[str, Any]:
     text = str(e) or type(e).__name__
     if task is not None and not text.startswith(task.label):
         text = f"{task.label}: {text}"
-    msg: dict[str, Any] = {"ok": False, "type": type(e).__name__, "message": text, "retry": not isinstance(e, _DETERMINISTIC)}
+    msg: dict[str, Any] = {"ok": False, "type": type(e).__name__, "message": text, "retry": not isinstance(e, DETERMINISTIC)}
     if isinstance(e, UserCodeError):
         msg["traceback"] = e.user_traceback
     elif not isinstance(e, MrargoError):

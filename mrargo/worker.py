@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 
 from mrargo import bundle as bundle_mod
 from mrargo import store
-from mrargo.errors import MrargoError, UserCodeError
+from mrargo.errors import DETERMINISTIC, MrargoError, UserCodeError
 from mrargo.plan import Plan
 from mrargo.runtime import tasks
 from mrargo.runtime.layout import new_attempt
@@ -194,6 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(e.user_traceback if e.user_traceback.endswith("\n") else e.user_traceback + "\n")
         # The message already names the task ("map 4/40 of step 1").
         _report(f"mrargo worker: error in job code: {e}")
+        return UserCodeError.exit_code
+    except DETERMINISTIC as e:
+        # Bad input or a bad plan fails the same way on every attempt: exit
+        # 3, like a bug in job code, so the retry expression stops here.
+        _report(f"mrargo worker: {label}: error: {e}")
         return UserCodeError.exit_code
     except MrargoError as e:
         _report(f"mrargo worker: {label}: error: {e}")

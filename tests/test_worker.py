@@ -81,6 +81,19 @@ def test_other_errors_exit_1(tmp_path: Path) -> None:
     assert proc.returncode == 1 and proc.stderr.strip().endswith("recompile the job")
 
 
+def test_bad_input_exits_3_so_argo_does_not_retry_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "bad.txt").write_bytes(b"ok\nbad \xff\n")
+    env, vdir = make_pod(
+        tmp_path, ROOT / "examples/wordcount.py", {"input": str(data), "output": str(tmp_path / "o"), "work-root": str(tmp_path / "w")}
+    )
+    assert worker(env, "split", "--values", str(vdir), "--run", "wf-1").returncode == 0
+    proc = worker(env, "map", "--values", str(vdir), "--run", "wf-1", "--index", "0")
+    assert proc.returncode == 3
+    assert "invalid UTF-8 at byte 7" in proc.stderr.strip().splitlines()[-1]
+
+
 def test_argo_syntax_left_in_a_value_is_refused(tmp_path: Path) -> None:
     env, vdir = make_pod(
         tmp_path, ROOT / "examples/wordcount.py", {"input": "s3://b/{{workflow.name}}", "output": "s3://b/o", "work-root": "s3://b/w"}
