@@ -118,16 +118,10 @@ def apply_parameters(body: dict[str, Any], params: dict[str, str], where: str) -
 
 
 def _spec_file(path: str, params: dict[str, str]) -> dict[str, Any]:
-    import yaml
+    from mrargo.emulate import read_spec
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
-    except OSError as e:
-        raise MrargoError(f"cannot read {path}: {e.strerror}; pass a compiled Workflow spec (mrargo compile JOB > {path})") from None
-    except yaml.YAMLError as e:
-        raise MrargoError(f"{path} is not YAML: {' '.join(str(e).split())}") from None
-    kind = doc.get("kind") if isinstance(doc, dict) else None
+    doc = read_spec(path)  # one YAML mapping, or a one-line error
+    kind = doc.get("kind")
     if kind == "WorkflowTemplate":
         name = (doc.get("metadata") or {}).get("name", "NAME")
         raise MrargoError(f"{path} is a WorkflowTemplate: kubectl apply -f {path}, then mrargo submit --from-template {name}")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mrargo.errors import CorruptDataError
 from mrargo.runtime import runfile
-from mrargo.runtime.runfile import RunWriter, iter_records, merge, merge_bounded
+from mrargo.runtime.runfile import RunWriter, iter_records, merge_blocks, merge_bounded
 
 records = st.lists(st.tuples(st.binary(max_size=20), st.binary(max_size=30)), max_size=300)
 
@@ -92,15 +92,15 @@ def test_bounded_merge_equals_sorting_everything(runs: list[list[tuple[bytes, by
     assert os.listdir(tmp) == []  # temporary merge runs are removed
 
 
-def test_merge_holds_one_record_per_stream() -> None:
+def test_merge_holds_one_block_per_stream() -> None:
     pulled = [0, 0]
 
     def stream(i: int):
-        for n in range(1000):
+        for b in range(100):
             pulled[i] += 1
-            yield (b"%04d" % (2 * n + i), b"")
+            yield [(b"%05d" % (2 * (10 * b + n) + i), b"") for n in range(10)]
 
-    it = merge([stream(0), stream(1)])
-    for _ in range(10):
-        next(it)
-    assert max(pulled) <= 7
+    it = merge_blocks([stream(0), stream(1)])
+    got = [next(it) for _ in range(25)]
+    assert got == sorted(got)
+    assert max(pulled) <= 3  # 25 records from blocks of 10: a block or two each, not the stream

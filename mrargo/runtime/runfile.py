@@ -15,7 +15,6 @@ the file and the task that wrote it, never a silently short partition.
 from __future__ import annotations
 
 import bisect
-import heapq
 import os
 import struct
 import tempfile
@@ -128,19 +127,6 @@ def iter_blocks(read: Callable[[int], bytes], label: str, producer: str) -> Iter
         yield payload, count
 
 
-def iter_payload(payload: bytes) -> Iterator[Record]:
-    unpack = _REC.unpack_from
-    pos = 0
-    n = len(payload)
-    while pos < n:
-        kl, vl = unpack(payload, pos)
-        pos += 8
-        k = payload[pos : pos + kl]
-        pos += kl
-        yield k, payload[pos : pos + vl]
-        pos += vl
-
-
 def parse_payload(payload: bytes, count: int) -> list[Record]:
     """All records of one block, as a list."""
     unpack = _REC.unpack_from
@@ -174,18 +160,6 @@ def iter_records(read: Callable[[int], bytes], label: str, producer: str, expect
     """Yield every record of a byte stream of blocks; check the total count."""
     for block in iter_record_blocks(read, label, producer, expected):
         yield from block
-
-
-def sort_records(records: list[Record]) -> None:
-    """Sort in place by key, then value, so equal keys come out in one fixed order."""
-    records.sort()
-
-
-def merge(sources: list[Iterator[Record]]) -> Iterator[Record]:
-    """k-way merge of sorted record streams; holds one record per stream."""
-    if len(sources) == 1:
-        return sources[0]
-    return heapq.merge(*sources)
 
 
 def merge_blocks(sources: list[Iterator[list[Record]]]) -> Iterator[Record]:
