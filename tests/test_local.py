@@ -60,13 +60,16 @@ def test_each_part_file_is_sorted_by_key(corpus, tmp_path) -> None:
 # -- determinism and bounded memory ---------------------------------------------
 
 
-def test_output_is_byte_identical_across_workers_hash_seeds_and_spills(corpus, tmp_path) -> None:
+def test_output_is_byte_identical_across_workers_hash_seeds_spills_and_the_c_loop(corpus, tmp_path) -> None:
     outputs = []
-    for i, (workers, seed, extra) in enumerate([("1", "0", []), ("2", "1", []), ("2", "random", ["--sort-buffer-mb", "1", "--split-mb", "1"])]):
-        out = str(tmp_path / f"out{i}")
-        run_ok("examples/wordcount.py", "-i", corpus, "-o", out, "--workers", workers, *extra, env={"PYTHONHASHSEED": seed})
-        outputs.append(output_bytes(out))
-    assert outputs[0] == outputs[1] == outputs[2]
+    spill = ["--sort-buffer-mb", "1", "--split-mb", "1"]
+    runs = [("1", "0", [], {}), ("2", "1", [], {}), ("2", "random", spill, {}), ("2", "0", spill, {"MRARGO_PURE_PYTHON": "1"})]
+    for i, (workers, seed, extra, env) in enumerate(runs):
+        for job in ("wordcount", "indexer"):
+            out = str(tmp_path / f"{job}{i}")
+            run_ok(f"examples/{job}.py", "-i", corpus, "-o", out, "--workers", workers, *extra, env={"PYTHONHASHSEED": seed, **env})
+            outputs.append(output_bytes(out))
+    assert outputs[0::2] == [outputs[0]] * 4 and outputs[1::2] == [outputs[1]] * 4
     assert sum(len(b) for b in outputs[0].values()) > 0
 
 

@@ -17,12 +17,20 @@ import tempfile
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, repeat, starmap
 from typing import Any, BinaryIO
 
 from mrargo.errors import EncodeError, MrargoError, PlanError
 from mrargo.runtime import codec
 from mrargo.runtime.context import user_error
 from mrargo.runtime.runfile import Record, RunWriter, iter_record_blocks, merge_blocks
+
+try:  # the per-pair loop in C, when the build had a compiler
+    from mrargo.runtime._speedups import group_pairs as _c_group_pairs
+except ImportError:  # pragma: no cover - exercised with MRARGO_PURE_PYTHON=1
+    _c_group_pairs = None
+# MRARGO_PURE_PYTHON=1 forces the Python loops (the tests run both).
+group_pairs: Any = None if os.environ.get("MRARGO_PURE_PYTHON") else _c_group_pairs
 
 Combiner = Callable[[Any, Iterator[Any]], Iterable[tuple[Any, Any]]]
 Mapper = Callable[[Any, Any], Iterable[tuple[Any, Any]]]
@@ -64,7 +72,7 @@ def encoding_errors(label: str) -> Iterator[None]:
 
 
 # The loops whose own tuple unpacking encoding_errors recognises.
-_PAIR_LOOPS = frozenset({"_group_records", "_encode_records", "add_from", "_write_pairs"})
+_PAIR_LOOPS = frozenset({"_group_records", "_group_records_c", "_group_one", "_encode_records", "add_from", "_write_pairs"})
 
 
 class MapOutput:
@@ -91,11 +99,17 @@ class MapOutput:
         self.encode_value = codec.encode_key if sort_values else codec.encode_value
         self.counters = counters
         self.bufs: list[list[Record]] = [[] for _ in range(partitions)]
-        # Waiting values by key: str keys as themselves, others by their
-        # encoding (1, 1.0 and True are equal in a dict, but distinct keys).
+        # Waiting pairs, in two tables.  A (str, 1) pair is counted,
+        # ones[k] += 1, so a count's millions of (word, 1) cost one dict
+        # update each and no memory.  Any other value waits in groups, by
+        # key: str keys as themselves, others by their encoding (1, 1.0 and
+        # True are equal in a dict, but distinct keys).  The combiner sees
+        # a key's 1s first, then its other values in the order they came.
+        self.ones: dict[str, int] = {}
         self.groups: defaultdict[Any, list[Any]] = defaultdict(list)
         self.keys: dict[bytes, Any] = {}
         self.pending = 0  # values waiting in groups, for the memory estimate
+        self.value_sample: Any = None  # the last value put in groups
         self.value_bytes = _VALUE_OVERHEAD
         self.size = 0
         self.spills: list[tuple[str, list[tuple[int, int, int]]]] = []
@@ -114,7 +128,10 @@ class MapOutput:
         """
         with encoding_errors(self.label):
             if self.combiner is not None:
-                self._group_records(records, mapper)
+                if group_pairs is not None:
+                    self._group_records_c(records, mapper)
+                else:
+                    self._group_records(records, mapper)
             else:
                 self._encode_records(records, mapper)
 
@@ -145,56 +162,92 @@ class MapOutput:
             self.counters["map output records"] = self.counters.get("map output records", 0) + n
 
     def _group_records(self, records: Iterable[tuple[Any, Any]], mapper: Mapper) -> None:
-        # Per pair: a type check, groups[k].append(v), and one comparison for
-        # the memory check every CHECK_EVERY pairs.  The check must sit in
-        # the inner loop: one record (a whole file) may yield millions.
-        groups, keys, n = self.groups, self.keys, 0
-        encode_key = codec.encode_key
-        check_at, checked = CHECK_EVERY, 0
+        # The Python twin of _speedups.group_pairs, pair for pair; used when
+        # the C module is not built.  Per pair: type checks, one dict update,
+        # and a comparison for the memory check every CHECK_EVERY pairs.
+        # The check must sit in the inner loop: one record (a whole file)
+        # may yield millions.
+        ones, n, appended = self.ones, 0, 0
+        get = ones.get
+        check_at, added = CHECK_EVERY, 0
         try:
             for key, value in records:
-                for k, v in mapper(key, value):
-                    if type(k) is str:
-                        groups[k].append(v)
+                for pair in mapper(key, value):
+                    k, v = pair
+                    if type(k) is str and type(v) is int and v == 1:
+                        ones[k] = get(k, 0) + 1
                     else:
-                        hk = encode_key(k)
-                        keys[hk] = k
-                        groups[hk].append(v)
+                        appended += self._group_one(pair)
                     n += 1
                     if n >= check_at:
-                        self.pending += n - checked
-                        checked, check_at = n, n + CHECK_EVERY
-                        self._check_groups(v)
+                        self.pending += appended - added
+                        added, check_at = appended, n + CHECK_EVERY
+                        self._check_groups()
         finally:
-            self.pending += n - checked
+            self.pending += appended - added
             self.counters["map output records"] = self.counters.get("map output records", 0) + n
 
-    def _groups_size(self) -> int:
-        return len(self.groups) * _GROUP_OVERHEAD + self.pending * self.value_bytes
+    def _group_records_c(self, records: Iterable[tuple[Any, Any]], mapper: Mapper) -> None:
+        # _group_records with its loop in C: group_pairs takes every
+        # (str, value) tuple and hands anything else back, one item at a
+        # time, to _group_one.  Same tables, same checks, same errors.
+        pairs = chain.from_iterable(starmap(mapper, records))
+        taken = [0, 0]  # pairs, of which appended to groups
+        added = 0  # appended pairs already in self.pending
+        try:
+            while True:
+                item = group_pairs(self.ones, self.groups, pairs, CHECK_EVERY, taken)
+                if item is None:
+                    return
+                if item is Ellipsis:
+                    self.pending += taken[1] - added
+                    added = taken[1]
+                    self._check_groups()
+                else:
+                    taken[1] += self._group_one(item)
+                    taken[0] += 1
+        finally:
+            self.pending += taken[1] - added
+            self.counters["map output records"] = self.counters.get("map output records", 0) + taken[0]
 
-    def _check_groups(self, sample: Any) -> None:
-        """Over budget: combine every group in place; spill only if that is not enough."""
+    def _group_one(self, pair: Any) -> bool:
+        """Take one pair into the tables (the slow path of both loops); True if its value waits in groups."""
+        k, v = pair
+        if type(k) is str:
+            if type(v) is int and v == 1:
+                self.ones[k] = self.ones.get(k, 0) + 1
+                return False
+            self.groups[k].append(v)
+        else:
+            hk = codec.encode_key(k)
+            self.keys[hk] = k
+            self.groups[hk].append(v)
+        self.value_sample = v
+        return True
+
+    def _groups_size(self) -> int:
+        return (len(self.ones) + len(self.groups)) * _GROUP_OVERHEAD + self.pending * self.value_bytes
+
+    def _check_groups(self) -> None:
+        """Over budget: combine everything waiting in place; spill if that is not enough."""
         # A waiting value costs a list slot, plus its object unless it is
         # one of the small ints (and singletons) Python shares.
+        sample = self.value_sample
         shared = sample is None or type(sample) is bool or (type(sample) is int and -5 <= sample <= 256)
         self.value_bytes = 8 if shared else 8 + sys.getsizeof(sample)
         if self._groups_size() <= self.limit:
             return
-        for hk, lst in list(self.groups.items()):
-            if len(lst) > 1:
-                self._combine_group(hk, lst)
+        pairs = self._combine_waiting()
+        for pair in pairs:
+            self._group_one(pair)
         self.pending = sum(map(len, self.groups.values()))
-        # Spill only when the distinct keys themselves fill most of the
-        # budget.  Spilling earlier (at half) made every 32 MB split of a
-        # word count spill, once or twice, for ~170k keys: extra sorting,
-        # writing, merging, and more records for the reducers.
-        if self._groups_size() > self.limit * 3 // 4:
+        # Spill when combining left more than half the budget: the keys
+        # themselves fill it, and combining again 4096 pairs later would
+        # gain nothing.
+        if self._groups_size() > self.limit // 2:
             self.spill()
 
-    def _key_of(self, hk: Any) -> Any:
-        return hk if type(hk) is str else self.keys[hk]
-
-    def _run_combiner(self, key: Any, values: list[Any]) -> list[tuple[Any, Any]]:
+    def _run_combiner(self, key: Any, values: Iterable[Any]) -> list[tuple[Any, Any]]:
         """Call the user's combiner; its exceptions name the combiner, not the mapper."""
         assert self.combiner is not None
         try:
@@ -203,32 +256,6 @@ class MapOutput:
             raise
         except Exception as e:
             raise user_error(self.label, "combiner", e, f"key {key!r}") from e
-
-    def _combine_group(self, hk: Any, values: list[Any]) -> None:
-        """Combine one key's waiting values now; other keys it yields are re-added."""
-        key = self._key_of(hk)
-        results = self._run_combiner(key, values)
-        self.counters["combine input records"] = self.counters.get("combine input records", 0) + len(values)
-        self.counters["combine output records"] = self.counters.get("combine output records", 0) + len(results)
-        kept: list[Any] = []
-        others: list[tuple[Any, Any]] = []
-        for k2, v2 in results:
-            same = k2 == key if type(hk) is str and type(k2) is str else (type(hk) is bytes and type(k2) is not str and codec.encode_key(k2) == hk)
-            if same:
-                kept.append(v2)
-            else:
-                others.append((k2, v2))
-        if kept:
-            self.groups[hk] = kept
-        else:
-            del self.groups[hk]
-            self.keys.pop(hk, None)
-        if others:
-            saved, self.combiner = self.combiner, None
-            try:
-                self.add_from(others)
-            finally:
-                self.combiner = saved
 
     def _partition(self, k: Any) -> int:
         assert self.partitioner is not None
@@ -239,29 +266,60 @@ class MapOutput:
 
     # -- spilling and finishing ---------------------------------------------
 
-    def _drain_groups(self) -> None:
-        """Run the combiner over every waiting group into the partition buffers."""
-        # Drain in place: _group_records holds references to these very
-        # dicts, and pairs it adds after a spill must land where the next
-        # spill looks.
-        waiting = list(self.groups.items())
+    def _take_waiting(self) -> tuple[list[tuple[Any, Any, int]], list[tuple[Any, list[Any]]]]:
+        """Empty the tables: (key, 1, count) for keys with only 1s, (key, values) for the rest."""
+        # Empty them in place: the grouping loops hold references to these
+        # very dicts, and pairs added after a spill must land where the
+        # next spill looks.
+        ones = list(self.ones.items())
+        groups = dict(self.groups)
         keys = dict(self.keys)
+        self.ones.clear()
         self.groups.clear()
         self.keys.clear()
+        self.pending = 0
+        if not groups:
+            return [(k, 1, n) for k, n in ones], []  # a count's usual case
+        single: list[tuple[Any, Any, int]] = []
+        rest: list[tuple[Any, list[Any]]] = []
+        for k, n in ones:
+            extra = groups.pop(k, None)
+            if extra is None:
+                single.append((k, 1, n))
+            else:
+                rest.append((k, [1] * n + extra))
+        rest.extend((hk if type(hk) is str else keys[hk], values) for hk, values in groups.items())
+        return single, rest
+
+    def _combine_waiting(self) -> list[tuple[Any, Any]]:
+        """Run the combiner over every waiting key; return its pairs (a key with one value passes as is)."""
+        single, rest = self._take_waiting()
         pairs: list[tuple[Any, Any]] = []
         cin = cout = 0
-        for hk, values in waiting:
-            key = hk if type(hk) is str else keys[hk]
+        run, add = self._run_combiner, pairs.append
+        for key, v, n in single:
+            if n == 1:
+                add((key, v))
+                continue
+            cin += n
+            results = run(key, repeat(v, n))
+            pairs += results
+            cout += len(results)
+        for key, values in rest:
             if len(values) == 1:
-                pairs.append((key, values[0]))
+                add((key, values[0]))
                 continue
             cin += len(values)
-            results = self._run_combiner(key, values)
-            pairs.extend(results)
+            results = run(key, values)
+            pairs += results
             cout += len(results)
         self.counters["combine input records"] = self.counters.get("combine input records", 0) + cin
         self.counters["combine output records"] = self.counters.get("combine output records", 0) + cout
-        self._bucket(pairs)
+        return pairs
+
+    def _drain_groups(self) -> None:
+        """Run the combiner over everything waiting, into the partition buffers."""
+        self._bucket(self._combine_waiting())
 
     def _bucket(self, pairs: list[tuple[Any, Any]]) -> None:
         """Encode and partition pairs straight into the buffers.
@@ -288,7 +346,7 @@ class MapOutput:
 
     def spill(self) -> None:
         """Sort the buffer and write it to a local run file, one segment per partition."""
-        if self.groups:
+        if self.ones or self.groups:
             self._drain_groups()
         self.pending = 0
         if not any(self.bufs):
@@ -309,7 +367,7 @@ class MapOutput:
 
     def finish(self, out: BinaryIO, extra: Iterable[tuple[Any, Any]] = ()) -> list[tuple[int, int, int]]:
         """Write every partition, sorted, to ``out``; return its segments."""
-        if self.groups:
+        if self.ones or self.groups:
             self._drain_groups()
         saved, self.combiner = self.combiner, None
         try:
