@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
 from typing import Any
 
@@ -139,3 +140,23 @@ def test_non_string_dict_keys_are_refused_in_keys() -> None:
 
 def test_output_text_is_compact_utf8_json() -> None:
     assert dumps_text({"b": [1, 2.5, None], "é": True}) == '{"b":[1,2.5,null],"é":true}'
+
+
+@given(json_values)
+def test_value_bytes_are_jsons_own(x: Any) -> None:
+    # encode_value reuses one C encoder; its text must be exactly json's.
+    assert encode_value(x) == json.dumps(x, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8", "surrogatepass")
+
+
+def test_the_reused_encoder_recovers_from_a_failure() -> None:
+    # A failure mid-list leaves the list's id in the circular-reference
+    # markers; a later list at the same address must still encode.
+    for _ in range(100):
+        with pytest.raises(CodecError):
+            encode_value([1, [2, object()]])
+        assert encode_value([1, [2, 3]]) == b"[1,[2,3]]"
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(CodecError, match="list"):
+        encode_value(loop)
+    assert encode_value([[], {}]) == b"[[],{}]"

@@ -6,7 +6,10 @@ through in-place combining and spills; the C module must not leak.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import random
+import zlib
 import io
 import tracemalloc
 from collections.abc import Iterator
@@ -17,15 +20,34 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mrargo.errors import EncodeError
-from mrargo.runtime import mapside
+from mrargo.runtime import mapside, runfile, speedups
 
-C_LOOP = mapside._c_group_pairs
+C = {
+    (mapside, "group_pairs"): mapside.group_pairs,
+    (mapside, "bucket_pairs"): mapside.bucket_pairs,
+    (runfile, "pack_records"): runfile.pack_records,
+    (runfile, "unpack_records"): runfile.unpack_records,
+}
+C_LOOP = mapside.group_pairs
 
 
-def test_the_c_loop_is_built_and_used() -> None:
+def test_the_c_helpers_are_built_and_used() -> None:
     # .ci/run installs a compiler; a build without one falls back to Python.
-    assert C_LOOP is not None, "mrargo.runtime._speedups was not built: is a C compiler installed?"
-    assert mapside.group_pairs is C_LOOP
+    assert speedups.built(), "mrargo.runtime._speedups was not built: is a C compiler installed?"
+    assert not speedups.PURE
+    assert all(f is not None for f in C.values())
+
+
+@contextlib.contextmanager
+def helpers(use_c: bool) -> Iterator[None]:
+    """The C helpers, or their Python twins."""
+    try:
+        for (module, name), f in C.items():
+            setattr(module, name, f if use_c else None)
+        yield
+    finally:
+        for (module, name), f in C.items():
+            setattr(module, name, f)
 
 
 def summing(key: Any, values: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
@@ -36,18 +58,17 @@ def summing(key: Any, values: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
         yield key, [repr(v) for v in vals]
 
 
-def run_map(pairs_per_record: list[list[Any]], *, use_c: bool, buffer_bytes: int, tmp: str, combiner: Any = summing) -> tuple[bytes, list[Any], dict[str, int]]:
-    saved = mapside.group_pairs
-    mapside.group_pairs = C_LOOP if use_c else None
-    try:
+def run_map(pairs_per_record: list[list[Any]], *, use_c: bool, buffer_bytes: int, tmp: str, combiner: Any = summing) -> tuple[Any, ...]:
+    with helpers(use_c):
         counters: dict[str, int] = {}
         out = mapside.MapOutput(partitions=3, label="map 1/1", buffer_bytes=buffer_bytes, tmpdir=tmp, combiner=combiner, counters=counters)
         out.map_records(((None, ps) for ps in pairs_per_record), lambda _, ps: iter(ps))
         f = io.BytesIO()
         segments = out.finish(f)
-        return f.getvalue(), segments, counters
-    finally:
-        mapside.group_pairs = saved
+        data = f.getvalue()
+        # Read every segment back, with the same helpers.
+        records = [list(runfile.iter_records(io.BytesIO(data[a:b]).read, "seg", "map", n)) for a, b, n in segments]
+        return data, segments, counters, records
 
 
 keys = st.one_of(st.sampled_from(["a", "b", "c", "é", ""]), st.integers(-2, 2), st.booleans(), st.none(), st.sampled_from([1.0, 2.5]))
@@ -69,7 +90,7 @@ def test_many_pairs_with_checks_spills_and_in_place_combining(tmp_path) -> None:
     records = [[(w, 1) for w in words[i : i + 500]] + [(w, 2) for w in words[i : i + 3]] for i in range(0, len(words), 500)]
     results = [run_map(records, use_c=c, buffer_bytes=60_000, tmp=str(tmp_path)) for c in (True, False)]
     assert results[0] == results[1]
-    _, _, counters = results[0]
+    _, _, counters, _ = results[0]
     assert counters["map output records"] == 50_000 + 3 * 100
     assert counters.get("spilled records", 0) > 0
 
@@ -89,15 +110,11 @@ def test_a_mapper_error_passes_through_with_exact_counts(use_c: bool, tmp_path) 
         yield "b", [1]
         raise KeyError("boom")
 
-    saved = mapside.group_pairs
-    mapside.group_pairs = C_LOOP if use_c else None
-    try:
+    with helpers(use_c):
         counters: dict[str, int] = {}
         out = mapside.MapOutput(partitions=1, label="m", buffer_bytes=1 << 20, tmpdir=str(tmp_path), combiner=summing, counters=counters)
         with pytest.raises(KeyError, match="boom"):
             out.map_records([(None, None)], lambda _k, _v: pairs())
-    finally:
-        mapside.group_pairs = saved
     assert counters["map output records"] == 2
     assert out.ones == {"a": 1} and out.groups == {"b": [[1]]} and out.pending == 1
 
@@ -139,3 +156,63 @@ def test_the_c_loop_checks_its_arguments() -> None:
         C_LOOP({}, {}, iter([]), 10, [0])
     with pytest.raises(TypeError, match="lists"):
         C_LOOP({}, {"a": (1,)}, iter([("a", 2)]), 10, [0, 0])
+
+
+def test_crc32_is_zlibs() -> None:
+    rng = random.Random(7)
+    for n in [0, 1, 7, 64, 1000]:
+        data = rng.randbytes(n)
+        assert speedups.speedup("crc32")(data) == zlib.crc32(data)
+
+
+@pytest.mark.parametrize("use_c", [True, False])
+def test_combiner_output_errors_are_named(use_c: bool, tmp_path) -> None:
+    def bad_value(key: Any, values: Iterator[Any]) -> Iterator[Any]:
+        yield key, object()
+
+    def not_a_pair(key: Any, values: Iterator[Any]) -> Iterator[Any]:
+        yield key
+
+    with pytest.raises(EncodeError, match="map 1/1: cannot encode object"):
+        run_map([[("a", 1), ("a", 1)]], use_c=use_c, buffer_bytes=1 << 20, tmp=str(tmp_path), combiner=bad_value)
+    with pytest.raises(EncodeError, match="map 1/1: the combiner must yield \\(key, value\\) pairs"):
+        run_map([[("a", 1), ("a", 1)]], use_c=use_c, buffer_bytes=1 << 20, tmp=str(tmp_path), combiner=not_a_pair)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=300), st.binary(max_size=3000)), max_size=200), st.integers(0, 3))
+def test_packed_blocks_are_the_same_bytes(records: list[tuple[bytes, bytes]], split: int) -> None:
+    outs = []
+    for use_c in (True, False):
+        with helpers(use_c):
+            f = io.BytesIO()
+            w = runfile.RunWriter(f)
+            w.write(b"first", b"record")  # a partial block before the list
+            w.write_all(records[: len(records) * split // 3])
+            w.write_all(records[len(records) * split // 3 :])
+            seg = w.end_segment()
+            back = list(runfile.iter_records(io.BytesIO(f.getvalue()).read, "f", "t", seg[2]))
+            outs.append((f.getvalue(), seg, back))
+    assert outs[0] == outs[1]
+    assert outs[0][2] == [(b"first", b"record"), *records]
+
+
+def test_a_record_that_overruns_its_block_is_refused() -> None:
+    unpack = speedups.speedup("unpack_records")
+    good = b"\x00\x00\x00\x01\x00\x00\x00\x02kvv"
+    assert unpack(good, 1) == [(b"k", b"vv")]
+    for n in range(len(good)):
+        with pytest.raises(ValueError, match="overruns"):
+            unpack(good[:n], 1)
+
+
+def test_tasks_run_with_task_gc_thresholds_and_restore_them() -> None:
+    from mrargo.runtime import tasks
+
+    before = gc.get_threshold()
+    seen = tasks._task_gc(gc.get_threshold)()
+    assert seen == tasks.TASK_GC_THRESHOLDS != before
+    assert gc.get_threshold() == before
+    with pytest.raises(ZeroDivisionError):
+        tasks._task_gc(lambda: 1 / 0)()
+    assert gc.get_threshold() == before

@@ -13,6 +13,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
+#include <string.h>
 
 /* Values that equal each other only when their encodings are equal, so
  * that identical pairs may be counted instead of kept: 1 == 1.0 == True,
@@ -149,8 +151,263 @@ done:
     return result;
 }
 
+
+/* ---- finishing a map task: encode, partition and pack records ---------- */
+
+/* CRC-32 as zlib computes it (reflected 0xEDB88320), so partitions are the
+ * same as the Python path's zlib.crc32(key) % R. */
+static uint32_t crc_table[256];
+
+static void
+crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t
+crc32_of(const unsigned char *p, Py_ssize_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (Py_ssize_t i = 0; i < n; i++)
+        c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* The key encoding of an exact str at top level: tag 0x05, then UTF-8
+ * with lone surrogates passed through (codec.encode_key). */
+static PyObject *
+encode_str_key(PyObject *k)
+{
+    const char *data;
+    Py_ssize_t n;
+    PyObject *utf8 = NULL;
+    if (PyUnicode_IS_ASCII(k)) {
+        data = (const char *)PyUnicode_DATA(k);
+        n = PyUnicode_GET_LENGTH(k);
+    }
+    else {
+        utf8 = PyUnicode_AsEncodedString(k, "utf-8", "surrogatepass");
+        if (utf8 == NULL)
+            return NULL;
+        data = PyBytes_AS_STRING(utf8);
+        n = PyBytes_GET_SIZE(utf8);
+    }
+    PyObject *kb = PyBytes_FromStringAndSize(NULL, n + 1);
+    if (kb != NULL) {
+        char *out = PyBytes_AS_STRING(kb);
+        out[0] = 0x05;
+        memcpy(out + 1, data, (size_t)n);
+    }
+    Py_XDECREF(utf8);
+    return kb;
+}
+
+/* bucket_pairs(pairs, start, bufs, encode_value, ints) -> index
+ *
+ * Encodes pairs[start:] into the partition buffers `bufs` (a list of R
+ * lists of (key bytes, value bytes)), partitioned by crc32 of the key.
+ * Values go through `encode_value`, except exact ints when `ints` is true
+ * (their JSON text is their decimal digits).  Stops at the first pair
+ * that is not an exact (str, value) tuple and returns its index (the
+ * caller encodes it and calls again), or len(pairs) when done.
+ */
+static PyObject *
+bucket_pairs(PyObject *self, PyObject *args)
+{
+    PyObject *pairs, *bufs, *encode_value;
+    Py_ssize_t start;
+    int ints;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!nO!Op", &PyList_Type, &pairs, &start, &PyList_Type, &bufs, &encode_value, &ints))
+        return NULL;
+    Py_ssize_t R = PyList_GET_SIZE(bufs);
+    if (R < 1) {
+        PyErr_SetString(PyExc_ValueError, "bucket_pairs: no partitions");
+        return NULL;
+    }
+    for (Py_ssize_t r = 0; r < R; r++) {
+        if (!PyList_CheckExact(PyList_GET_ITEM(bufs, r))) {
+            PyErr_SetString(PyExc_TypeError, "bucket_pairs: bufs must be lists");
+            return NULL;
+        }
+    }
+    Py_ssize_t i = start < 0 ? 0 : start;
+    for (; i < PyList_GET_SIZE(pairs); i++) {
+        PyObject *pair = PyList_GET_ITEM(pairs, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyUnicode_CheckExact(PyTuple_GET_ITEM(pair, 0)))
+            break;
+        Py_INCREF(pair); /* encode_value may run Python code */
+        PyObject *v = PyTuple_GET_ITEM(pair, 1);
+        PyObject *kb = encode_str_key(PyTuple_GET_ITEM(pair, 0));
+        PyObject *vb = NULL;
+        if (kb != NULL) {
+            int overflow = 0;
+            long long x = 0;
+            if (ints && PyLong_CheckExact(v)) {
+                x = PyLong_AsLongLongAndOverflow(v, &overflow);
+                if (x == -1 && PyErr_Occurred())
+                    overflow = -2;
+            }
+            if (ints && PyLong_CheckExact(v) && overflow == 0) {
+                char digits[32];
+                int len = snprintf(digits, sizeof digits, "%lld", x);
+                vb = PyBytes_FromStringAndSize(digits, len);
+            }
+            else if (overflow != -2) {
+                vb = PyObject_CallOneArg(encode_value, v);
+                if (vb != NULL && !PyBytes_CheckExact(vb)) {
+                    Py_DECREF(vb);
+                    vb = NULL;
+                    PyErr_SetString(PyExc_TypeError, "bucket_pairs: encode_value must return bytes");
+                }
+            }
+        }
+        Py_DECREF(pair);
+        if (vb == NULL) {
+            Py_XDECREF(kb);
+            return NULL;
+        }
+        PyObject *rec = PyTuple_Pack(2, kb, vb);
+        Py_ssize_t p = (Py_ssize_t)(crc32_of((const unsigned char *)PyBytes_AS_STRING(kb), PyBytes_GET_SIZE(kb)) % (uint32_t)R);
+        Py_DECREF(kb);
+        Py_DECREF(vb);
+        if (rec == NULL)
+            return NULL;
+        int rc = PyList_Append(PyList_GET_ITEM(bufs, p), rec);
+        Py_DECREF(rec);
+        if (rc < 0)
+            return NULL;
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+static inline void
+put_u32(char *p, uint32_t x)
+{
+    p[0] = (char)(x >> 24);
+    p[1] = (char)(x >> 16);
+    p[2] = (char)(x >> 8);
+    p[3] = (char)x;
+}
+
+/* pack_records(records, start, limit) -> (payload, next)
+ *
+ * The run-file payload ``u32 klen | u32 vlen | key | value`` of
+ * records[start:next], where next is the first index at which the payload
+ * has reached `limit` bytes (or len(records)): RunWriter's block cut.
+ */
+static PyObject *
+pack_records(PyObject *self, PyObject *args)
+{
+    PyObject *records;
+    Py_ssize_t start, limit;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!nn", &PyList_Type, &records, &start, &limit))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(records), size = 0, end = start < 0 ? 0 : start;
+    for (; end < n && size < limit; end++) {
+        PyObject *rec = PyList_GET_ITEM(records, end);
+        if (!PyTuple_CheckExact(rec) || PyTuple_GET_SIZE(rec) != 2 || !PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 0)) ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 1))) {
+            PyErr_SetString(PyExc_TypeError, "pack_records: records must be (bytes, bytes) tuples");
+            return NULL;
+        }
+        Py_ssize_t kl = PyBytes_GET_SIZE(PyTuple_GET_ITEM(rec, 0)), vl = PyBytes_GET_SIZE(PyTuple_GET_ITEM(rec, 1));
+        if (kl > 0xFFFFFFFFLL || vl > 0xFFFFFFFFLL) {
+            PyErr_SetString(PyExc_OverflowError, "pack_records: a key or value over 4 GiB");
+            return NULL;
+        }
+        size += 8 + kl + vl;
+    }
+    PyObject *payload = PyBytes_FromStringAndSize(NULL, size);
+    if (payload == NULL)
+        return NULL;
+    char *out = PyBytes_AS_STRING(payload);
+    for (Py_ssize_t i = start < 0 ? 0 : start; i < end; i++) {
+        PyObject *rec = PyList_GET_ITEM(records, i);
+        PyObject *k = PyTuple_GET_ITEM(rec, 0), *v = PyTuple_GET_ITEM(rec, 1);
+        Py_ssize_t kl = PyBytes_GET_SIZE(k), vl = PyBytes_GET_SIZE(v);
+        put_u32(out, (uint32_t)kl);
+        put_u32(out + 4, (uint32_t)vl);
+        memcpy(out + 8, PyBytes_AS_STRING(k), (size_t)kl);
+        memcpy(out + 8 + kl, PyBytes_AS_STRING(v), (size_t)vl);
+        out += 8 + kl + vl;
+    }
+    PyObject *result = Py_BuildValue("(Nn)", payload, end);
+    return result;
+}
+
+static inline uint32_t
+get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* unpack_records(payload, count) -> [(key, value), ...]: the inverse. */
+static PyObject *
+unpack_records(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t count;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*n", &buf, &count))
+        return NULL;
+    PyObject *out = PyList_New(count < 0 ? 0 : count);
+    if (out == NULL) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    const unsigned char *p = buf.buf;
+    Py_ssize_t pos = 0, len = buf.len;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (len - pos < 8)
+            goto overrun;
+        Py_ssize_t kl = get_u32(p + pos), vl = get_u32(p + pos + 4);
+        pos += 8;
+        if (kl > len - pos || vl > len - pos - kl)
+            goto overrun;
+        PyObject *rec = Py_BuildValue("(y#y#)", p + pos, kl, p + pos + kl, vl);
+        if (rec == NULL) {
+            Py_DECREF(out);
+            PyBuffer_Release(&buf);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, rec);
+        pos += kl + vl;
+    }
+    PyBuffer_Release(&buf);
+    return out;
+
+overrun:
+    Py_DECREF(out);
+    PyBuffer_Release(&buf);
+    PyErr_SetString(PyExc_ValueError, "a record overruns its block");
+    return NULL;
+}
+
+static PyObject *
+crc32_py(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &buf))
+        return NULL;
+    uint32_t c = crc32_of(buf.buf, buf.len);
+    PyBuffer_Release(&buf);
+    return PyLong_FromUnsignedLong(c);
+}
+
 static PyMethodDef methods[] = {
     {"group_pairs", group_pairs, METH_VARARGS, "Count (str, 1) pairs and group other (str, value) pairs from an iterator."},
+    {"bucket_pairs", bucket_pairs, METH_VARARGS, "Encode and partition (str, value) pairs into buffers."},
+    {"pack_records", pack_records, METH_VARARGS, "Pack (bytes, bytes) records into a run-file block payload."},
+    {"unpack_records", unpack_records, METH_VARARGS, "Unpack a run-file block payload into (bytes, bytes) records."},
+    {"crc32", crc32_py, METH_VARARGS, "CRC-32 as zlib.crc32 computes it (for tests)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -161,6 +418,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    crc_init();
     one = PyLong_FromLong(1);
     if (one == NULL)
         return NULL;

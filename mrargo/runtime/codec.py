@@ -21,7 +21,9 @@ values, in which case they use the key encoding too.
 from __future__ import annotations
 
 import json
+import json.scanner
 import struct
+from collections.abc import Callable
 from typing import Any
 
 # Type tags.  Nested encodings end with 0x00, below every tag, so that a
@@ -35,9 +37,55 @@ _SIGN = 1 << 63
 _MASK = (1 << 64) - 1
 _EXACT_LIMIT = 1 << 53  # ints below this convert to float exactly
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _quote = json.encoder.encode_basestring  # the C string quoter json itself uses
 _decode = json.JSONDecoder().decode
+
+
+def _make_dumps() -> Callable[[Any], str]:
+    """_ENCODER.encode without building a C encoder on every call.
+
+    JSONEncoder.encode makes a new one each time, which costs more than
+    encoding a short list.  This one is made once, with the arguments
+    encode passes, so the text is the same.  Its circular-reference
+    markers are cleared after a failure, which can leave entries behind.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has it
+        return _ENCODER.encode
+    markers: dict[int, Any] = {}
+    e = _ENCODER
+    encode = make(markers, e.default, _quote, None, e.key_separator, e.item_separator, e.sort_keys, e.skipkeys, e.allow_nan)
+
+    def dumps(x: Any) -> str:
+        try:
+            return "".join(encode(x, 0))
+        except BaseException:
+            markers.clear()
+            raise
+
+    return dumps
+
+
+def _make_loads() -> Callable[[str], Any]:
+    """_decode without its whitespace handling: values are only ever read back from what encode_value wrote."""
+    make = getattr(json.scanner, "c_make_scanner", None)
+    if make is None:  # pragma: no cover - CPython always has it
+        return _decode
+    scan = make(json.JSONDecoder())
+
+    def loads(s: str) -> Any:
+        try:
+            x, end = scan(s, 0)
+        except StopIteration:
+            return _decode(s)  # raises the JSON error
+        return x if end == len(s) else _decode(s)
+
+    return loads
+
+
+_dumps = _make_dumps()
+_loads = _make_loads()
 _INT_START = frozenset(b"-0123456789")
 
 
@@ -193,8 +241,7 @@ def _decode_nested(b: bytes, pos: int) -> tuple[Any, int]:
 def encode_value(x: Any) -> bytes:
     """Encode a value as compact JSON text.
 
-    Plain ints and strings skip JSONEncoder.encode, which builds a new C
-    encoder on every call; the bytes are the same.
+    Plain ints and strings skip the JSON encoder; the bytes are the same.
     """
     t = type(x)
     if t is int:
@@ -218,7 +265,7 @@ def decode_value(b: bytes) -> Any:
             return int(b)
         except ValueError:
             pass  # a float
-    return _decode(b.decode("utf-8", "surrogatepass"))
+    return _loads(b.decode("utf-8", "surrogatepass"))
 
 
 def dumps_text(x: Any) -> str:
@@ -235,7 +282,10 @@ def dumps_text(x: Any) -> str:
 
 
 def _describe_unencodable(x: Any, e: Exception) -> str:
-    bad = _find_unencodable(x)
+    try:
+        bad = _find_unencodable(x)
+    except RecursionError:  # a value that contains itself
+        bad = None
     if bad is not None:
         return (
             f"cannot encode {type(bad).__name__}: keys and values must be JSON data "

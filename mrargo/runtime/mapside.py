@@ -24,13 +24,10 @@ from mrargo.errors import EncodeError, MrargoError, PlanError
 from mrargo.runtime import codec
 from mrargo.runtime.context import user_error
 from mrargo.runtime.runfile import Record, RunWriter, iter_record_blocks, merge_blocks
+from mrargo.runtime.speedups import speedup
 
-try:  # the per-pair loop in C, when the build had a compiler
-    from mrargo.runtime._speedups import group_pairs as _c_group_pairs
-except ImportError:  # pragma: no cover - exercised with MRARGO_PURE_PYTHON=1
-    _c_group_pairs = None
-# MRARGO_PURE_PYTHON=1 forces the Python loops (the tests run both).
-group_pairs: Any = None if os.environ.get("MRARGO_PURE_PYTHON") else _c_group_pairs
+group_pairs: Any = speedup("group_pairs")
+bucket_pairs: Any = speedup("bucket_pairs")
 
 Combiner = Callable[[Any, Iterator[Any]], Iterable[tuple[Any, Any]]]
 Mapper = Callable[[Any, Any], Iterable[tuple[Any, Any]]]
@@ -326,23 +323,37 @@ class MapOutput:
 
         No budget check: a spill or the final write follows at once.
         """
+        bufs, R = self.bufs, self.R
+        if self.partitioner is not None:
+            for kb, vb, k in self._encoded(pairs, 0, len(pairs)):
+                bufs[self._partition(k)].append((kb, vb))
+            return
+        crc = zlib.crc32
+        i, n = 0, len(pairs)
+        while i < n:
+            if bucket_pairs is not None:
+                # C for exact (str, value) tuples; it stops at anything else.
+                try:
+                    i = bucket_pairs(pairs, i, bufs, self.encode_value, self.encode_value is codec.encode_value)
+                except codec.CodecError as e:
+                    raise EncodeError(f"{self.label}: {e}") from None
+                if i >= n:
+                    return
+                end = i + 1
+            else:
+                end = n
+            for kb, vb, _ in self._encoded(pairs, i, end):
+                bufs[crc(kb) % R].append((kb, vb))
+            i = end
+
+    def _encoded(self, pairs: list[tuple[Any, Any]], start: int, end: int) -> list[tuple[bytes, bytes, Any]]:
         ek, ev = codec.encode_key, self.encode_value
         try:
-            enc = [(_STR_TAG + k.encode("utf-8", "surrogatepass") if type(k) is str else ek(k), ev(v), k) for k, v in pairs]
+            return [(_STR_TAG + k.encode("utf-8", "surrogatepass") if type(k) is str else ek(k), ev(v), k) for k, v in pairs[start:end]]
         except codec.CodecError as e:
             raise EncodeError(f"{self.label}: {e}") from None
         except (TypeError, ValueError) as e:
             raise EncodeError(f"{self.label}: the combiner must yield (key, value) pairs: {e}") from None
-        bufs, R = self.bufs, self.R
-        if self.partitioner is not None:
-            for kb, vb, k in enc:
-                bufs[self._partition(k)].append((kb, vb))
-        elif R == 1:
-            bufs[0].extend([(kb, vb) for kb, vb, _ in enc])
-        else:
-            crc = zlib.crc32
-            for kb, vb, _ in enc:
-                bufs[crc(kb) % R].append((kb, vb))
 
     def spill(self) -> None:
         """Sort the buffer and write it to a local run file, one segment per partition."""

@@ -8,11 +8,13 @@ task may be killed and run again at any point.
 
 from __future__ import annotations
 
+import functools
+import gc
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from mrargo import store
 from mrargo.api import MapReduce, identity_mapper
@@ -26,6 +28,30 @@ from mrargo.runtime.mapside import MapOutput, encoding_errors
 from mrargo.runtime.runfile import RunWriter, Segment, iter_record_blocks, merge_bounded
 
 FRAMEWORK = "mrargo"
+
+
+# Cyclic-GC thresholds while a map or reduce task runs.  A task holds
+# hundreds of thousands of live containers (a key's waiting values), and
+# Python's default (700, 10, 10) traverses them over and over: an index
+# task spent 1.98 s combining with the default and 0.48 s with these.
+# Garbage still goes at the latest after 50,000 new containers, so memory
+# stays bounded.
+TASK_GC_THRESHOLDS = (50_000, 20, 20)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _task_gc(fn: F) -> F:
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        saved = gc.get_threshold()
+        gc.set_threshold(*TASK_GC_THRESHOLDS)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.set_threshold(*saved)
+
+    return run  # type: ignore[return-value]
 
 
 def _bump(c: dict[str, int], name: str, n: int = 1) -> None:
@@ -60,6 +86,7 @@ def split_count(plan: Plan, step: int) -> int:
 # -- map ---------------------------------------------------------------------
 
 
+@_task_gc
 def run_map(plan: Plan, step: int, index: int, attempt: str, tmpdir: str) -> dict[str, Any]:
     sp = plan.steps[step]
     work = plan.work_dir
@@ -286,6 +313,7 @@ def run_shuffle(plan: Plan, step: int) -> int:
 # -- reduce ------------------------------------------------------------------
 
 
+@_task_gc
 def run_reduce(plan: Plan, step: int, index: int, attempt: str, tmpdir: str) -> dict[str, Any]:
     work = plan.work_dir
     sp = plan.steps[step]
