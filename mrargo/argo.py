@@ -31,7 +31,7 @@ from mrargo.argo_safety import (
 from mrargo.argo_spec import PHASES, USER_ID, CompileOptions, RunValues, build_object
 from mrargo.bundle import default_work_root
 from mrargo.errors import PlanError
-from mrargo.plan import Plan
+from mrargo.plan import Options, Plan
 from mrargo.resources import templates_dir
 
 __all__ = ["CompileOptions", "add_compile_arguments", "compile_from_args", "compile_workflow", "render_dockerfile"]
@@ -197,8 +197,8 @@ def add_compile_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--s3-endpoint", default="", metavar="URL", help="S3 endpoint for MinIO and other S3-compatible stores")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output (sensible with --kind cron)")
-    p.add_argument("--split-mb", type=int, default=32, metavar="MB", help="target input bytes per map task (default: %(default)s)")
-    p.add_argument("--sort-buffer-mb", type=int, default=64, metavar="MB", help="map-side sort buffer per task (default: %(default)s)")
+    p.add_argument("--split-mb", type=int, default=Options.split_mb, metavar="MB", help="target input bytes per map task (default: %(default)s)")
+    p.add_argument("--sort-buffer-mb", type=int, default=Options.sort_buffer_mb, metavar="MB", help="map-side sort buffer per task (default: %(default)s)")
 
 
 def options_from_args(args: argparse.Namespace) -> CompileOptions:
@@ -273,7 +273,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def _flag_values(args: argparse.Namespace) -> list[tuple[str, Any]]:
-    defaults = {"kind": "workflow", "retries": 3, "split_mb": 32, "sort_buffer_mb": 64, "s3_secret_keys": "accesskey,secretkey"}
+    defaults = {"kind": "workflow", "retries": 3, "split_mb": Options.split_mb, "sort_buffer_mb": Options.sort_buffer_mb, "s3_secret_keys": "accesskey,secretkey"}
     out: list[tuple[str, Any]] = []
     for key in ("reducers", "kind", "schedule", "name", "namespace", "image", "embed_sources", "artifact_repository", "service_account",
                 "retries", "timeout", "parallelism", "keep_intermediate", "work_root", "s3_secret", "s3_secret_keys", "s3_endpoint",

@@ -16,6 +16,7 @@ from typing import Any
 
 from mrargo import emulate
 from mrargo.errors import MrargoError, UserCodeError
+from mrargo.plan import Options
 
 EPILOG = """examples:
   mrargo run examples/wordcount.py -i 'data/*.txt' -o out/
@@ -135,8 +136,8 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--work-dir", metavar="URL", help="where intermediate data goes (default: a temporary folder)")
     p.add_argument("--keep-intermediate", action="store_true", help="keep the work directory after the run")
-    p.add_argument("--sort-buffer-mb", type=int, default=64, metavar="MB", help="map-side sort buffer per task (default: %(default)s)")
-    p.add_argument("--split-mb", type=int, default=32, metavar="MB", help="target input bytes per map task (default: %(default)s)")
+    p.add_argument("--sort-buffer-mb", type=int, default=Options.sort_buffer_mb, metavar="MB", help="map-side sort buffer per task (default: %(default)s)")
+    p.add_argument("--split-mb", type=int, default=Options.split_mb, metavar="MB", help="target input bytes per map task (default: %(default)s)")
     p.add_argument("--max-record-mb", type=int, default=64, metavar="MB", help="longest input line accepted (default: %(default)s)")
     p.add_argument("--max-bad-records", type=int, default=0, metavar="N", help="skip up to N records whose mapper raises (default: 0)")
     p.add_argument("--decode-errors", choices=("strict", "replace", "skip"), default="strict", help="undecodable UTF-8 (default: strict)")

@@ -285,7 +285,10 @@ class MapOutput:
                 single.append((k, 1, n))
             else:
                 rest.append((k, [1] * n + extra))
-        rest.extend((hk if type(hk) is str else keys[hk], values) for hk, values in groups.items())
+        if keys:
+            rest.extend((hk if type(hk) is str else keys[hk], values) for hk, values in groups.items())
+        else:
+            rest += groups.items()  # all keys are str: the items as they are
         return single, rest
 
     def _combine_waiting(self) -> list[tuple[Any, Any]]:
