@@ -72,7 +72,16 @@ def run_map(pairs_per_record: list[list[Any]], *, use_c: bool, buffer_bytes: int
 
 
 keys = st.one_of(st.sampled_from(["a", "b", "c", "é", ""]), st.integers(-2, 2), st.booleans(), st.none(), st.sampled_from([1.0, 2.5]))
-values = st.one_of(st.just(1), st.integers(-3, 300), st.booleans(), st.sampled_from([1.0, "1", None]), st.lists(st.integers(0, 2), max_size=2))
+texts = st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=4) | st.sampled_from(['a"b\\c', "\x00\x1f\x7f\b\f\n\r\t", "é", "\ud800"])
+values = st.one_of(
+    st.just(1),
+    st.integers(-3, 300),
+    st.integers(-(2**70), 2**70),
+    st.booleans(),
+    st.sampled_from([1.0, "1", None]),
+    st.lists(st.integers(0, 2), max_size=2),
+    st.lists(texts, max_size=3),
+)
 pair = st.one_of(st.tuples(keys, values), st.lists(keys, min_size=2, max_size=2))
 
 

@@ -207,12 +207,76 @@ encode_str_key(PyObject *k)
     return kb;
 }
 
-/* bucket_pairs(pairs, start, bufs, encode_value, ints) -> index
+
+/* The JSON text of a list of ASCII strs, as json's encoder writes it
+ * (codec.encode_value: ensure_ascii=False, separators "," and ":"), or
+ * NULL without an error when `v` is anything else: the caller falls back
+ * to Python. */
+static PyObject *
+encode_ascii_str_list(PyObject *v)
+{
+    Py_ssize_t n = PyList_GET_SIZE(v), size = 2 + (n > 0 ? n - 1 : 0);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = PyList_GET_ITEM(v, i);
+        if (!PyUnicode_CheckExact(s) || !PyUnicode_IS_ASCII(s))
+            return NULL;
+        const unsigned char *c = PyUnicode_DATA(s);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+        size += 2 + len;
+        for (Py_ssize_t j = 0; j < len; j++) {
+            unsigned char ch = c[j];
+            if (ch == '"' || ch == '\\' || ch == '\b' || ch == '\f' || ch == '\n' || ch == '\r' || ch == '\t')
+                size += 1;
+            else if (ch < 0x20)
+                size += 5; /* \u00XX */
+        }
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL)
+        return NULL;
+    char *p = PyBytes_AS_STRING(out);
+    static const char hex[] = "0123456789abcdef";
+    *p++ = '[';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = PyList_GET_ITEM(v, i);
+        const unsigned char *c = PyUnicode_DATA(s);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+        if (i)
+            *p++ = ',';
+        *p++ = '"';
+        for (Py_ssize_t j = 0; j < len; j++) {
+            unsigned char ch = c[j];
+            switch (ch) {
+            case '"': *p++ = '\\'; *p++ = '"'; break;
+            case '\\': *p++ = '\\'; *p++ = '\\'; break;
+            case '\b': *p++ = '\\'; *p++ = 'b'; break;
+            case '\f': *p++ = '\\'; *p++ = 'f'; break;
+            case '\n': *p++ = '\\'; *p++ = 'n'; break;
+            case '\r': *p++ = '\\'; *p++ = 'r'; break;
+            case '\t': *p++ = '\\'; *p++ = 't'; break;
+            default:
+                if (ch < 0x20) {
+                    *p++ = '\\'; *p++ = 'u'; *p++ = '0'; *p++ = '0';
+                    *p++ = hex[ch >> 4]; *p++ = hex[ch & 15];
+                }
+                else {
+                    *p++ = (char)ch;
+                }
+            }
+        }
+        *p++ = '"';
+    }
+    *p++ = ']';
+    return out;
+}
+
+/* bucket_pairs(pairs, start, bufs, encode_value, json) -> index
  *
  * Encodes pairs[start:] into the partition buffers `bufs` (a list of R
  * lists of (key bytes, value bytes)), partitioned by crc32 of the key.
- * Values go through `encode_value`, except exact ints when `ints` is true
- * (their JSON text is their decimal digits).  Stops at the first pair
+ * Values go through `encode_value`, except, when `json` is true (values
+ * are JSON text), exact ints (their decimal digits) and lists of ASCII
+ * strs.  Stops at the first pair
  * that is not an exact (str, value) tuple and returns its index (the
  * caller encodes it and calls again), or len(pairs) when done.
  */
@@ -258,7 +322,10 @@ bucket_pairs(PyObject *self, PyObject *args)
                 int len = snprintf(digits, sizeof digits, "%lld", x);
                 vb = PyBytes_FromStringAndSize(digits, len);
             }
-            else if (overflow != -2) {
+            else if (ints && PyList_CheckExact(v) && (vb = encode_ascii_str_list(v)) != NULL) {
+                /* done */
+            }
+            else if (overflow != -2 && !PyErr_Occurred()) {
                 vb = PyObject_CallOneArg(encode_value, v);
                 if (vb != NULL && !PyBytes_CheckExact(vb)) {
                     Py_DECREF(vb);
