@@ -6,6 +6,7 @@ through in-place combining and spills; the C module must not leak.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import random
@@ -125,7 +126,7 @@ def test_a_mapper_error_passes_through_with_exact_counts(use_c: bool, tmp_path) 
         with pytest.raises(KeyError, match="boom"):
             out.map_records([(None, None)], lambda _k, _v: pairs())
     assert counters["map output records"] == 2
-    assert out.ones == {"a": 1} and out.groups == {"b": [[1]]} and out.pending == 1
+    assert dict(out.ones.items()) == {"a": 1} and out.groups == {"b": [[1]]} and out.pending == 1
 
 
 def test_the_c_loop_does_not_leak() -> None:
@@ -133,14 +134,14 @@ def test_the_c_loop_does_not_leak() -> None:
     words = [f"word{i}" for i in range(2000)]
 
     def once() -> None:
-        ones: dict[str, int] = {}
+        ones = speedups.speedup("OnesTable")()
         groups: dict[str, list[Any]] = {}
         taken = [0, 0]
         stream = iter([(w, 1) for w in words] * 20 + [(w, [w]) for w in words] + [(w, 300) for w in words])
         while (item := C_LOOP(ones, groups, stream, 4096, taken)) is not None:
             assert item is Ellipsis
         assert taken == [len(words) * 22, len(words) * 2]
-        assert ones["word7"] == 20 and groups["word7"] == [["word7"], 300]
+        assert dict(ones.items())["word7"] == 20 and groups["word7"] == [["word7"], 300]
 
     once()  # warm caches and free lists
     gc.collect()
@@ -159,12 +160,17 @@ def test_the_c_loop_does_not_leak() -> None:
 
 def test_the_c_loop_checks_its_arguments() -> None:
     assert C_LOOP is not None
+    table = speedups.speedup("OnesTable")
+    with pytest.raises(TypeError):
+        C_LOOP({}, {}, iter([]), 10, [0, 0])  # ones must be a OnesTable
     with pytest.raises(TypeError, match="iterator"):
-        C_LOOP({}, {}, [("a", 1)], 10, [0, 0])
+        C_LOOP(table(), {}, [("a", 1)], 10, [0, 0])
     with pytest.raises(ValueError, match="two ints"):
-        C_LOOP({}, {}, iter([]), 10, [0])
+        C_LOOP(table(), {}, iter([]), 10, [0])
     with pytest.raises(TypeError, match="lists"):
-        C_LOOP({}, {"a": (1,)}, iter([("a", 2)]), 10, [0, 0])
+        C_LOOP(table(), {"a": (1,)}, iter([("a", 2)]), 10, [0, 0])
+    with pytest.raises(TypeError, match="exact str"):
+        table().add(type("S", (str,), {})("a"))
 
 
 def test_crc32_is_zlibs() -> None:
@@ -225,3 +231,30 @@ def test_tasks_run_with_task_gc_thresholds_and_restore_them() -> None:
     with pytest.raises(ZeroDivisionError):
         tasks._task_gc(lambda: 1 / 0)()
     assert gc.get_threshold() == before
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(["", "a", "ab", "x" * 16, "x" * 17, "y" * 40, "é", "éé", "\u4e2d", "\U0001f600", "\ud800"]), st.text(max_size=20)), max_size=3000))
+def test_the_ones_table_counts_like_a_dict(words: list[str]) -> None:
+    table = speedups.speedup("OnesTable")()
+    for w in words:
+        table.add(w)
+    table.add("extra", 5)
+    expected = collections.Counter(words)
+    expected["extra"] += 5
+    assert sorted(table.items()) == sorted(expected.items())
+    assert len(table) == len(expected)
+    table.clear()
+    assert len(table) == 0 and table.items() == []
+    table.add("again")
+    assert table.items() == [("again", 1)]
+
+
+def test_the_ones_table_grows_past_many_keys() -> None:
+    table = speedups.speedup("OnesTable")()
+    ones, groups, taken = table, {}, [0, 0]
+    stream = iter([(f"k{i % 300_000}", 1) for i in range(600_000)])
+    while (item := C_LOOP(ones, groups, stream, 100_000, taken)) is not None:
+        assert item is Ellipsis
+    counts = dict(table.items())
+    assert len(counts) == 300_000 and set(counts.values()) == {2}

@@ -27,6 +27,7 @@ from mrargo.runtime.runfile import Record, RunWriter, iter_record_blocks, merge_
 from mrargo.runtime.speedups import speedup
 
 group_pairs: Any = speedup("group_pairs")
+OnesTable: Any = speedup("OnesTable")
 bucket_pairs: Any = speedup("bucket_pairs")
 
 Combiner = Callable[[Any, Iterator[Any]], Iterable[tuple[Any, Any]]]
@@ -97,12 +98,13 @@ class MapOutput:
         self.counters = counters
         self.bufs: list[list[Record]] = [[] for _ in range(partitions)]
         # Waiting pairs, in two tables.  A (str, 1) pair is counted,
-        # ones[k] += 1, so a count's millions of (word, 1) cost one dict
-        # update each and no memory.  Any other value waits in groups, by
+        # ones[k] += 1, so a count's millions of (word, 1) cost one table
+        # update each and no memory (with the C loop, in a C table that
+        # costs a cache miss a pair, not four).  Any other value waits in groups, by
         # key: str keys as themselves, others by their encoding (1, 1.0 and
         # True are equal in a dict, but distinct keys).  The combiner sees
         # a key's 1s first, then its other values in the order they came.
-        self.ones: dict[str, int] = {}
+        self.ones: Any = OnesTable() if group_pairs is not None else {}
         self.groups: defaultdict[Any, list[Any]] = defaultdict(list)
         self.keys: dict[bytes, Any] = {}
         self.pending = 0  # values waiting in groups, for the memory estimate
@@ -125,7 +127,7 @@ class MapOutput:
         """
         with encoding_errors(self.label):
             if self.combiner is not None:
-                if group_pairs is not None:
+                if type(self.ones) is not dict:
                     self._group_records_c(records, mapper)
                 else:
                     self._group_records(records, mapper)
@@ -212,7 +214,10 @@ class MapOutput:
         k, v = pair
         if type(k) is str:
             if type(v) is int and v == 1:
-                self.ones[k] = self.ones.get(k, 0) + 1
+                if type(self.ones) is dict:
+                    self.ones[k] = self.ones.get(k, 0) + 1
+                else:
+                    self.ones.add(k)
                 return False
             self.groups[k].append(v)
         else:
