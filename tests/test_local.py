@@ -29,7 +29,7 @@ def test_wordcount_matches_reference(corpus, tmp_path) -> None:
     fw = success["counters"]["mrargo"]
     assert fw["map input records"] == lines
     assert fw["reduce output records"] == len(ref_wordcount(corpus)) == success["output records"]
-    # 2 MB of input is one split (under --split-mb 64), then 4 reducers: one attempt each.
+    # 2 MB of input is one split (under --split-mb 32), then 4 reducers: one attempt each.
     assert fw["task retries"] == 0 and fw["task attempts"] == 1 + 4
 
 

@@ -258,3 +258,17 @@ def test_the_ones_table_grows_past_many_keys() -> None:
         assert item is Ellipsis
     counts = dict(table.items())
     assert len(counts) == 300_000 and set(counts.values()) == {2}
+
+
+def test_both_loops_see_the_size_of_big_values(tmp_path) -> None:
+    # 20,000 values of ~200 bytes are ~5 MB waiting: with a 1 MB budget
+    # both loops must notice (the same sample, at the same checks) and
+    # combine in place at the same points.
+    def joined(key: Any, values: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
+        yield key, "|".join(sorted(map(str, values)))[:300]
+
+    records = [[(f"k{i % 50}", "x" * 200 + str(i)) for i in range(j, j + 1000)] for j in range(0, 20_000, 1000)]
+    results = [run_map(records, use_c=c, buffer_bytes=1 << 20, tmp=str(tmp_path), combiner=joined) for c in (True, False)]
+    assert results[0] == results[1]
+    counters = results[0][2]
+    assert counters["combine input records"] > 20_000  # combined in place, then again at the end

@@ -1,12 +1,14 @@
 """The map side: partition, combine, sort and spill in bounded memory.
 
 Pairs a mapper yields are encoded, partitioned with a stable hash (crc32 of
-the encoded key, never ``hash()``), and buffered.  With a combiner, values
-gather per key in a dict and are combined early, whenever a key has many
-(map-side aggregation).  When the buffer passes its budget it is sorted and
-spilled to a local run file; at the end the spills are merged into one
-sorted segment per partition.
-"""
+the encoded key, never ``hash()``), and buffered.  With a combiner, pairs
+wait per key first (map-side aggregation): (str, 1) pairs are only
+counted, other values gather in per-key lists, and everything waiting is
+combined in place when the estimate passes the budget.  When the buffer is
+still over half its budget it is sorted and spilled to a local run file; at
+the end the spills are merged into one sorted segment per partition.  The
+per-pair loop and the final encoding run in C when mrargo.runtime._speedups
+was built (see speedups.py), with Python twins that give the same bytes."""
 
 from __future__ import annotations
 
@@ -108,7 +110,6 @@ class MapOutput:
         self.groups: defaultdict[Any, list[Any]] = defaultdict(list)
         self.keys: dict[bytes, Any] = {}
         self.pending = 0  # values waiting in groups, for the memory estimate
-        self.value_sample: Any = None  # the last value put in groups
         self.value_bytes = _VALUE_OVERHEAD
         self.size = 0
         self.spills: list[tuple[str, list[tuple[int, int, int]]]] = []
@@ -224,7 +225,6 @@ class MapOutput:
             hk = codec.encode_key(k)
             self.keys[hk] = k
             self.groups[hk].append(v)
-        self.value_sample = v
         return True
 
     def _groups_size(self) -> int:
@@ -233,10 +233,12 @@ class MapOutput:
     def _check_groups(self) -> None:
         """Over budget: combine everything waiting in place; spill if that is not enough."""
         # A waiting value costs a list slot, plus its object unless it is
-        # one of the small ints (and singletons) Python shares.
-        sample = self.value_sample
-        shared = sample is None or type(sample) is bool or (type(sample) is int and -5 <= sample <= 256)
-        self.value_bytes = 8 if shared else 8 + sys.getsizeof(sample)
+        # one of the small ints (and singletons) Python shares.  The sample
+        # is the newest key's last value: the same in both loops.
+        if self.groups:
+            sample = next(reversed(self.groups.values()))[-1]
+            shared = sample is None or type(sample) is bool or (type(sample) is int and -5 <= sample <= 256)
+            self.value_bytes = 8 if shared else 8 + sys.getsizeof(sample)
         if self._groups_size() <= self.limit:
             return
         pairs = self._combine_waiting()
