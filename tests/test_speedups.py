@@ -26,6 +26,7 @@ from mrargo.runtime import mapside, runfile, speedups
 C = {
     (mapside, "group_pairs"): mapside.group_pairs,
     (mapside, "bucket_pairs"): mapside.bucket_pairs,
+    (mapside, "sort_records"): mapside.sort_records,
     (runfile, "pack_records"): runfile.pack_records,
     (runfile, "unpack_records"): runfile.unpack_records,
 }
@@ -272,3 +273,18 @@ def test_both_loops_see_the_size_of_big_values(tmp_path) -> None:
     assert results[0] == results[1]
     counters = results[0][2]
     assert counters["combine input records"] > 20_000  # combined in place, then again at the end
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=6), st.binary(max_size=3)), max_size=300))
+def test_records_sort_as_python_sorts_them(records: list[tuple[bytes, bytes]]) -> None:
+    mine = list(records)
+    speedups.speedup("sort_records")(mine)
+    assert mine == sorted(records)
+
+
+def test_sort_records_refuses_anything_but_byte_pairs() -> None:
+    sort = speedups.speedup("sort_records")
+    for bad in ([(b"a", "b")], [(b"a",)], [[b"a", b"b"]], ((b"a", b"b"),)):
+        with pytest.raises(TypeError):
+            sort(bad)

@@ -29,6 +29,7 @@ from mrargo.runtime.runfile import Record, RunWriter, iter_record_blocks, merge_
 from mrargo.runtime.speedups import speedup
 
 group_pairs: Any = speedup("group_pairs")
+sort_records: Any = speedup("sort_records")
 OnesTable: Any = speedup("OnesTable")
 bucket_pairs: Any = speedup("bucket_pairs")
 
@@ -270,8 +271,8 @@ class MapOutput:
 
     # -- spilling and finishing ---------------------------------------------
 
-    def _take_waiting(self) -> tuple[list[tuple[Any, Any, int]], list[tuple[Any, list[Any]]]]:
-        """Empty the tables: (key, 1, count) for keys with only 1s, (key, values) for the rest."""
+    def _take_waiting(self) -> tuple[list[tuple[str, int]], list[tuple[Any, list[Any]]]]:
+        """Empty the tables: (key, count of 1s) for keys with only 1s, (key, values) for the rest."""
         # Empty them in place: the grouping loops hold references to these
         # very dicts, and pairs added after a spill must land where the
         # next spill looks.
@@ -283,13 +284,13 @@ class MapOutput:
         self.keys.clear()
         self.pending = 0
         if not groups:
-            return [(k, 1, n) for k, n in ones], []  # a count's usual case
-        single: list[tuple[Any, Any, int]] = []
+            return ones, []  # a count's usual case
+        single: list[tuple[str, int]] = []
         rest: list[tuple[Any, list[Any]]] = []
         for k, n in ones:
             extra = groups.pop(k, None)
             if extra is None:
-                single.append((k, 1, n))
+                single.append((k, n))
             else:
                 rest.append((k, [1] * n + extra))
         if keys:
@@ -304,12 +305,12 @@ class MapOutput:
         pairs: list[tuple[Any, Any]] = []
         cin = cout = 0
         run, add = self._run_combiner, pairs.append
-        for key, v, n in single:
+        for key, n in single:
             if n == 1:
-                add((key, v))
+                add((key, 1))
                 continue
             cin += n
-            results = run(key, repeat(v, n))
+            results = run(key, repeat(1, n))
             pairs += results
             cout += len(results)
         for key, values in rest:
@@ -378,7 +379,7 @@ class MapOutput:
         with os.fdopen(fd, "wb") as f:
             w = RunWriter(f)
             for buf in self.bufs:
-                buf.sort()
+                _sort_records(buf)
                 w.write_all(buf)
                 segments.append(w.end_segment())
                 self.counters["spilled records"] = self.counters.get("spilled records", 0) + len(buf)
@@ -399,7 +400,7 @@ class MapOutput:
         if not self.spills:
             segments = []
             for buf in self.bufs:
-                buf.sort()
+                _sort_records(buf)
                 w.write_all(buf)
                 segments.append(w.end_segment())
                 buf.clear()
@@ -418,6 +419,14 @@ class MapOutput:
                 os.unlink(path)
             self.spills.clear()
         return segments
+
+
+def _sort_records(buf: list[Record]) -> None:
+    """Sort records by key bytes, then value bytes: in C (memcmp) when built, else as tuples."""
+    if sort_records is not None:
+        sort_records(buf)
+    else:
+        buf.sort()
 
 
 def _segment_blocks(f: BinaryIO, path: str, seg: tuple[int, int, int]) -> Iterator[list[Record]]:
