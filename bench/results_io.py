@@ -8,12 +8,22 @@ inside the peers' own interpreters too, so they use the standard library only.
 
 from __future__ import annotations
 
+import argparse
 import heapq
 import os
 from collections.abc import Iterable, Mapping, Sequence
 
 WORKLOADS = ("wordcount", "indexer", "topwords")
 TOP = 20
+
+
+def peer_parser(doc: str | None, workloads: Sequence[str] = WORKLOADS) -> argparse.ArgumentParser:
+    """The command line every script peer takes: WORKLOAD CORPUS OUT_DIR."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("workload", choices=list(workloads))
+    parser.add_argument("corpus")
+    parser.add_argument("out")
+    return parser
 
 
 def top_words(counts: Mapping[str, int] | Iterable[tuple[str, int]], n: int = TOP) -> list[tuple[str, int]]:

@@ -206,13 +206,20 @@ def _watch(conn: Any, namespace: str, name: str, poll: float) -> int:
 # -- status and logs ---------------------------------------------------------------------------
 
 
-def status_from_args(args: argparse.Namespace) -> int:
-    from mrargo import kube_client, kube_watch
-    from mrargo import kube_nodes as nodes
+def _fetch(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
+    """The connection, the namespace and the workflow that status and logs name."""
+    from mrargo import kube_client
 
     conn = kube_client.connect(args.kubeconfig, args.context)
     namespace = args.namespace or conn.namespace
-    wf = kube_client.get_workflow(conn, namespace, args.name)
+    return conn, namespace, kube_client.get_workflow(conn, namespace, args.name)
+
+
+def status_from_args(args: argparse.Namespace) -> int:
+    from mrargo import kube_nodes as nodes
+    from mrargo import kube_watch
+
+    _, namespace, wf = _fetch(args)
     phase = nodes.phase_of(wf)
     status = wf.get("status") or {}
     started = f" (started {status['startedAt']})" if status.get("startedAt") else ""
@@ -233,9 +240,7 @@ def logs_from_args(args: argparse.Namespace) -> int:
     from mrargo import kube_client
     from mrargo import kube_nodes as nodes
 
-    conn = kube_client.connect(args.kubeconfig, args.context)
-    namespace = args.namespace or conn.namespace
-    wf = kube_client.get_workflow(conn, namespace, args.name)
+    conn, namespace, wf = _fetch(args)
     runs = nodes.task_runs(wf)
     if args.task:
         runs = nodes.select_runs(runs, args.task)

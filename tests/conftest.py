@@ -88,6 +88,19 @@ def output_bytes(out: str) -> dict[str, bytes]:
     return {os.path.basename(p): open(p, "rb").read() for p in sorted(glob.glob(os.path.join(out, "part-*")))}
 
 
+def compile_args(argv: list[str]) -> str:
+    """Compile as the CLI does, in-process, from the repository root (job paths are relative)."""
+    from mrargo import argo  # hera: only for the tests that compile
+    from mrargo.cli import build_parser
+
+    old = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        return argo.compile_from_args(build_parser("compile").parse_args(argv))
+    finally:
+        os.chdir(old)
+
+
 def mrargo(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run the mrargo command in a subprocess."""
     full_env = dict(os.environ, **(env or {}))

@@ -16,6 +16,7 @@ from typing import Any
 import argo_checks as checks
 import fsspec
 import pytest
+from conftest import compile_args
 
 from mrargo import argo, bundle
 from mrargo.cli import build_parser, main
@@ -30,16 +31,6 @@ VALIDATOR = ROOT / "tests" / "argo-validate" / "run.sh"
 def example_args(name: str, kind: str) -> list[str]:
     base = f"s3://mrargo-examples/{name}"
     return ["compile", f"examples/{name}.py", "-i", f"{base}/input/", "-o", f"{base}/output/", "--kind", kind, *EXAMPLES[name]]
-
-
-def compile_args(argv: list[str]) -> str:
-    """Compile as the CLI does, from the repository root (job paths are relative)."""
-    old = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        return argo.compile_from_args(build_parser("compile").parse_args(argv))
-    finally:
-        os.chdir(old)
 
 
 def compile_doc(*extra: str, job: str = "examples/wordcount.py") -> dict[str, Any]:

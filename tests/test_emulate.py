@@ -24,11 +24,10 @@ from typing import Any
 import fsspec
 import pytest
 import yaml
-from conftest import JOBS, ROOT, mrargo, output_bytes, read_output
+from conftest import JOBS, ROOT, compile_args, mrargo, output_bytes, read_output
 from s3server import SECRET_KEY, make_bucket, s3_env  # noqa: F401  (fixture)
 
-from mrargo import argo, emulate
-from mrargo.cli import build_parser
+from mrargo import emulate
 from mrargo.emulate import SpecError, SpecOptions, run_spec
 from mrargo.emulate_dag import pod_name_of, retry_decision
 from mrargo.emulate_expr import one_line, parse_retry_expression, substitute
@@ -47,13 +46,7 @@ WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "
 
 def compile_text(job: str, *extra: str) -> str:
     """A fresh compile; pods cannot read local paths, so the defaults are placeholders and -p points at test data."""
-    argv = ["compile", job, "-i", "s3://placeholder/in/", "-o", "s3://placeholder/out/", *extra]
-    old = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        return argo.compile_from_args(build_parser("compile").parse_args(argv))
-    finally:
-        os.chdir(old)
+    return compile_args(["compile", job, "-i", "s3://placeholder/in/", "-o", "s3://placeholder/out/", *extra])
 
 
 def compile_doc(job: str, *extra: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ frequencies; the index folds (word, file) pairs into sets with foldby.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import itertools
 import os
@@ -16,7 +15,7 @@ from collections.abc import Iterable
 
 import dask
 import dask.bag as db
-from results_io import TOP, corpus_files, rank_key, write_counts
+from results_io import TOP, corpus_files, peer_parser, rank_key, write_counts
 from tokenize_shared import tokenize
 
 WORKERS = 2
@@ -66,10 +65,7 @@ def run(workload: str, paths: list[str], out: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("workload", choices=["wordcount", "indexer", "topwords"])
-    parser.add_argument("corpus")
-    parser.add_argument("out")
+    parser = peer_parser(__doc__)
     args = parser.parse_args()
     with dask.config.set(scheduler="processes", num_workers=WORKERS):
         run(args.workload, corpus_files(args.corpus), args.out)

@@ -9,11 +9,10 @@ unnested; the words are then grouped in SQL.
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import duckdb
-from results_io import TOP, corpus_files
+from results_io import TOP, corpus_files, peer_parser
 
 THREADS = 2
 
@@ -44,10 +43,7 @@ def run(workload: str, paths: list[str], out: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("workload", choices=sorted(QUERIES))
-    parser.add_argument("corpus")
-    parser.add_argument("out")
+    parser = peer_parser(__doc__, sorted(QUERIES))
     args = parser.parse_args()
     run(args.workload, corpus_files(args.corpus), args.out)
 

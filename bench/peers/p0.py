@@ -8,12 +8,11 @@ own process, and the parent merges the two answers.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 from collections import Counter, defaultdict
 
-from results_io import corpus_files, top_words, write_counts, write_index
+from results_io import corpus_files, peer_parser, top_words, write_counts, write_index
 from tokenize_shared import tokenize
 
 
@@ -74,10 +73,7 @@ def run_index(paths: list[str], procs: int) -> dict[str, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("workload", choices=["wordcount", "indexer", "topwords"])
-    parser.add_argument("corpus")
-    parser.add_argument("out")
+    parser = peer_parser(__doc__)
     parser.add_argument("--procs", type=int, default=1)
     args = parser.parse_args()
     paths = corpus_files(args.corpus)

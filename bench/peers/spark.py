@@ -8,7 +8,6 @@ top-20 ranks the counts with takeOrdered, on the driver.
 
 from __future__ import annotations
 
-import argparse
 import operator
 import os
 import sys
@@ -16,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 
 from pyspark import SparkConf, SparkContext
-from results_io import TOP, corpus_files, rank_key, write_counts
+from results_io import TOP, corpus_files, peer_parser, rank_key, write_counts
 from tokenize_shared import tokenize
 
 MASTER = "local[2]"
@@ -62,10 +61,7 @@ def run(sc: SparkContext, workload: str, paths: list[str], out: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("workload", choices=["wordcount", "indexer", "topwords"])
-    parser.add_argument("corpus")
-    parser.add_argument("out")
+    parser = peer_parser(__doc__)
     args = parser.parse_args()
     sc = context()
     try:

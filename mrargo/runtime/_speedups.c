@@ -449,11 +449,11 @@ encode_ascii_str_list(PyObject *v)
     return out;
 }
 
-/* bucket_pairs(pairs, start, bufs, encode_value, json) -> index
+/* bucket_pairs(pairs, start, bufs, encode_value, json_values) -> index
  *
  * Encodes pairs[start:] into the partition buffers `bufs` (a list of R
  * lists of (key bytes, value bytes)), partitioned by crc32 of the key.
- * Values go through `encode_value`, except, when `json` is true (values
+ * Values go through `encode_value`, except, when `json_values` is true (values
  * are JSON text), exact ints (their decimal digits) and lists of ASCII
  * strs.  Stops at the first pair
  * that is not an exact (str, value) tuple and returns its index (the
@@ -464,9 +464,9 @@ bucket_pairs(PyObject *self, PyObject *args)
 {
     PyObject *pairs, *bufs, *encode_value;
     Py_ssize_t start;
-    int ints;
+    int json_values;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O!nO!Op", &PyList_Type, &pairs, &start, &PyList_Type, &bufs, &encode_value, &ints))
+    if (!PyArg_ParseTuple(args, "O!nO!Op", &PyList_Type, &pairs, &start, &PyList_Type, &bufs, &encode_value, &json_values))
         return NULL;
     Py_ssize_t R = PyList_GET_SIZE(bufs);
     if (R < 1) {
@@ -491,17 +491,17 @@ bucket_pairs(PyObject *self, PyObject *args)
         if (kb != NULL) {
             int overflow = 0;
             long long x = 0;
-            if (ints && PyLong_CheckExact(v)) {
+            if (json_values && PyLong_CheckExact(v)) {
                 x = PyLong_AsLongLongAndOverflow(v, &overflow);
                 if (x == -1 && PyErr_Occurred())
                     overflow = -2;
             }
-            if (ints && PyLong_CheckExact(v) && overflow == 0) {
+            if (json_values && PyLong_CheckExact(v) && overflow == 0) {
                 char digits[32];
                 int len = snprintf(digits, sizeof digits, "%lld", x);
                 vb = PyBytes_FromStringAndSize(digits, len);
             }
-            else if (ints && PyList_CheckExact(v) && (vb = encode_ascii_str_list(v)) != NULL) {
+            else if (json_values && PyList_CheckExact(v) && (vb = encode_ascii_str_list(v)) != NULL) {
                 /* done */
             }
             else if (overflow != -2 && !PyErr_Occurred()) {
