@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mrargo.errors import EncodeError
+from mrargo.errors import EncodeError, UserCodeError
 from mrargo.runtime import mapside, runfile, speedups
 
 C = {
@@ -193,6 +193,21 @@ def test_combiner_output_errors_are_named(use_c: bool, tmp_path) -> None:
         run_map([[("a", 1), ("a", 1)]], use_c=use_c, buffer_bytes=1 << 20, tmp=str(tmp_path), combiner=bad_value)
     with pytest.raises(EncodeError, match="map 1/1: the combiner must yield \\(key, value\\) pairs"):
         run_map([[("a", 1), ("a", 1)]], use_c=use_c, buffer_bytes=1 << 20, tmp=str(tmp_path), combiner=not_a_pair)
+
+
+@pytest.mark.parametrize("use_c", [True, False])
+@pytest.mark.parametrize("buffer_bytes", [1 << 20, 1])  # combined at the end; combined in place, over and over
+@pytest.mark.parametrize("key", ["a", "b", 7])  # only 1s; other values; a key that is not a str
+def test_a_combiner_that_raises_is_named_with_its_key(use_c: bool, buffer_bytes: int, key: Any, tmp_path) -> None:
+    def picky(k: Any, values: Iterator[Any]) -> Iterator[Any]:
+        if k == key:
+            raise ValueError("boom")
+        yield k, sum(1 for _ in values)
+
+    # 7,000 pairs: past the first memory check (CHECK_EVERY)
+    pairs = [("a", 1), ("a", 1), ("b", 2), ("b", [1]), (7, 1), (7, "x"), ("c", 1)]
+    with pytest.raises(UserCodeError, match=f"^map 1/1: combiner raised ValueError: boom \\(input key {key!r}\\)$"):
+        run_map([pairs * 1000], use_c=use_c, buffer_bytes=buffer_bytes, tmp=str(tmp_path), combiner=picky)
 
 
 @settings(max_examples=100, deadline=None)

@@ -43,6 +43,9 @@ _GROUP_OVERHEAD = 200
 _VALUE_OVERHEAD = 48
 # How often (in pairs) a map task with a combiner checks its memory budget.
 CHECK_EVERY = 4096
+# Combined pairs are encoded this many at a time, so each chunk's objects
+# are freed while still in the cache.
+_CHUNK = 4096
 
 _STR_TAG = b"\x05"
 
@@ -242,25 +245,18 @@ class MapOutput:
             self.value_bytes = 8 if shared else 8 + sys.getsizeof(sample)
         if self._groups_size() <= self.limit:
             return
-        pairs = self._combine_waiting()
-        for pair in pairs:
-            self._group_one(pair)
+        # The tables are emptied before the first chunk comes back, so the
+        # combined pairs wait again in fresh ones.
+        group_one = self._group_one
+        for chunk in self._combined():
+            for pair in chunk:
+                group_one(pair)
         self.pending = sum(map(len, self.groups.values()))
         # Spill when combining left more than half the budget: the keys
         # themselves fill it, and combining again 4096 pairs later would
         # gain nothing.
         if self._groups_size() > self.limit // 2:
             self.spill()
-
-    def _run_combiner(self, key: Any, values: Iterable[Any]) -> list[tuple[Any, Any]]:
-        """Call the user's combiner; its exceptions name the combiner, not the mapper."""
-        assert self.combiner is not None
-        try:
-            return list(self.combiner(key, iter(values)))
-        except MrargoError:
-            raise
-        except Exception as e:
-            raise user_error(self.label, "combiner", e, f"key {key!r}") from e
 
     def _partition(self, k: Any) -> int:
         assert self.partitioner is not None
@@ -271,63 +267,98 @@ class MapOutput:
 
     # -- spilling and finishing ---------------------------------------------
 
-    def _take_waiting(self) -> tuple[list[tuple[str, int]], list[tuple[Any, list[Any]]]]:
-        """Empty the tables: (key, count of 1s) for keys with only 1s, (key, values) for the rest."""
-        # Empty them in place: the grouping loops hold references to these
-        # very dicts, and pairs added after a spill must land where the
-        # next spill looks.
+    def _take_waiting(self) -> tuple[list[tuple[str, int]], list[tuple[Any, list[Any]]], dict[Any, list[Any]], dict[bytes, Any]]:
+        """Empty the tables.
+
+        Returns (key, count) for keys with only 1s, (key, values) for keys
+        with 1s and other values, the table of keys with only other values
+        (str keys, or encodings), and the keys of those encodings.
+        """
+        # Fresh group tables, not cleared ones: the grouping loops look up
+        # self.groups on every call, and a swap costs nothing where a copy
+        # cost a pass over every key.  ones is emptied in place: the Python
+        # loop holds it.
         ones = list(self.ones.items())
-        groups = dict(self.groups)
-        keys = dict(self.keys)
         self.ones.clear()
-        self.groups.clear()
-        self.keys.clear()
+        groups, self.groups = self.groups, defaultdict(list)
+        keys, self.keys = self.keys, {}
         self.pending = 0
         if not groups:
-            return ones, []  # a count's usual case
+            return ones, [], groups, keys  # a count's usual case
         single: list[tuple[str, int]] = []
-        rest: list[tuple[Any, list[Any]]] = []
+        mixed: list[tuple[Any, list[Any]]] = []
         for k, n in ones:
             extra = groups.pop(k, None)
             if extra is None:
                 single.append((k, n))
             else:
-                rest.append((k, [1] * n + extra))
-        if keys:
-            rest.extend((hk if type(hk) is str else keys[hk], values) for hk, values in groups.items())
-        else:
-            rest += groups.items()  # all keys are str: the items as they are
-        return single, rest
+                mixed.append((k, [1] * n + extra))
+        return single, mixed, groups, keys
 
-    def _combine_waiting(self) -> list[tuple[Any, Any]]:
-        """Run the combiner over every waiting key; return its pairs (a key with one value passes as is)."""
-        single, rest = self._take_waiting()
-        pairs: list[tuple[Any, Any]] = []
+    def _combined(self) -> Iterator[list[tuple[Any, Any]]]:
+        """Run the combiner over every waiting key, emptying the tables; yield its pairs in chunks.
+
+        A key with one value passes as is.  Key by key, each key's values
+        are freed as soon as its combiner has run, while they are still in
+        the cache, and no list of every combined pair is ever built.
+        """
+        single, mixed, groups, keys = self._take_waiting()
+        combiner = self.combiner
+        assert combiner is not None
+        chunk: list[tuple[Any, Any]] = []
+        add = chunk.append
         cin = cout = 0
-        run, add = self._run_combiner, pairs.append
-        for key, n in single:
-            if n == 1:
-                add((key, 1))
-                continue
-            cin += n
-            results = run(key, repeat(1, n))
-            pairs += results
-            cout += len(results)
-        for key, values in rest:
-            if len(values) == 1:
-                add((key, values[0]))
-                continue
-            cin += len(values)
-            results = run(key, values)
-            pairs += results
-            cout += len(results)
-        self.counters["combine input records"] = self.counters.get("combine input records", 0) + cin
-        self.counters["combine output records"] = self.counters.get("combine output records", 0) + cout
-        return pairs
+        key: Any = None
+        try:
+            for key, n in single:
+                if n == 1:
+                    add((key, 1))
+                    continue
+                cin += n
+                before = len(chunk)
+                chunk += combiner(key, repeat(1, n))
+                cout += len(chunk) - before
+                if len(chunk) >= _CHUNK:
+                    yield chunk
+                    chunk = []
+                    add = chunk.append
+            del single
+            for key, values in mixed:
+                cin += len(values)
+                before = len(chunk)
+                chunk += combiner(key, iter(values))
+                cout += len(chunk) - before
+            del mixed
+            pop = groups.popitem
+            for _ in range(len(groups)):
+                key, values = pop()
+                if type(key) is not str:
+                    key = keys[key]
+                if len(values) == 1:
+                    add((key, values[0]))
+                    continue
+                cin += len(values)
+                before = len(chunk)
+                chunk += combiner(key, iter(values))
+                cout += len(chunk) - before
+                if len(chunk) >= _CHUNK:
+                    yield chunk
+                    chunk = []
+                    add = chunk.append
+        except MrargoError:
+            raise
+        except Exception as e:  # everything in the try but the bookkeeping is the user's combiner
+            raise user_error(self.label, "combiner", e, f"key {key!r}") from e
+        finally:
+            self.counters["combine input records"] = self.counters.get("combine input records", 0) + cin
+            self.counters["combine output records"] = self.counters.get("combine output records", 0) + cout
+        if chunk:
+            yield chunk
 
     def _drain_groups(self) -> None:
         """Run the combiner over everything waiting, into the partition buffers."""
-        self._bucket(self._combine_waiting())
+        for chunk in self._combined():
+            self._bucket(chunk)
 
     def _bucket(self, pairs: list[tuple[Any, Any]]) -> None:
         """Encode and partition pairs straight into the buffers.
