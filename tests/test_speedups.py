@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import gc
+import json
 import random
 import zlib
 import io
@@ -21,7 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mrargo.errors import EncodeError, UserCodeError
-from mrargo.runtime import mapside, runfile, speedups
+from mrargo.runtime import codec, mapside, runfile, speedups
+from mrargo.runtime.codec import CodecError
 
 C = {
     (mapside, "group_pairs"): mapside.group_pairs,
@@ -303,3 +306,91 @@ def test_sort_records_refuses_anything_but_byte_pairs() -> None:
     for bad in ([(b"a", "b")], [(b"a",)], [[b"a", b"b"]], ((b"a", b"b"),)):
         with pytest.raises(TypeError):
             sort(bad)
+
+
+# -- the reduce side: merge_runs, decode_value, dumps_text ----------------------
+
+MERGE_RUNS = speedups.speedup("merge_runs")
+records_ = st.tuples(st.sampled_from([b"", b"\x05a", b"\x05ab", b"\x05b", b"\x04\x00"]) | st.binary(max_size=4), st.binary(max_size=3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(records_, max_size=30), max_size=20))
+def test_merged_runs_are_the_sorted_concatenation(runs: list[list[tuple[bytes, bytes]]]) -> None:
+    runs = [sorted(run) for run in runs]
+    expected = sorted(r for run in runs for r in run)
+    merged = MERGE_RUNS(runs)
+    assert merged == expected
+    assert all(a is b for a, b in zip(sorted(merged, key=id), sorted(expected, key=id)))  # the same objects
+    assert runfile._merge_runs(runs) == expected
+
+
+def test_merge_runs_refuses_anything_but_runs_of_byte_pairs() -> None:
+    with pytest.raises(TypeError, match="list of lists"):
+        MERGE_RUNS([(b"a", b"b")])
+    with pytest.raises(TypeError, match="list of lists"):
+        MERGE_RUNS(((b"a", b"b"),))
+    for bad in [[[(b"a", b"1"), ("b", b"2")]], [[(b"a", b"1")], [(b"b", "2")]], [[(b"a",)]], [[[b"a", b"b"]]]]:
+        with pytest.raises(TypeError, match="byte"):
+            MERGE_RUNS(bad)
+    assert MERGE_RUNS([]) == [] and MERGE_RUNS([[], []]) == []
+
+
+def test_merge_runs_does_not_leak() -> None:
+    runs = [[(b"\x05k%05d" % i, b"%d" % r) for i in range(0, 3000, r + 1)] for r in range(8)]
+    MERGE_RUNS(runs)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(5):
+            assert len(MERGE_RUNS(runs)) == sum(map(len, runs))
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after - before < 50_000
+
+
+def typed(x: Any) -> Any:
+    """x with every scalar tagged by its type, so 1, 1.0 and True differ."""
+    if isinstance(x, list):
+        return ["list", [typed(v) for v in x]]
+    if isinstance(x, dict):
+        return ["dict", [[k, typed(v)] for k, v in x.items()]]
+    return [type(x).__name__, x]
+
+
+plain = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=6)
+json_texts = st.text(max_size=6) | plain | st.sampled_from(['a"b', "a\\b", "\x7f", "\t", "é", "\ud800"])
+json_scalar = st.one_of(st.none(), st.booleans(), st.integers(-(10**20), 10**20), st.integers(-99, 99), st.floats(allow_nan=False, allow_infinity=False), json_texts)
+json_value = st.recursive(json_scalar, lambda c: st.lists(c, max_size=5) | st.dictionaries(plain, c, max_size=3), max_leaves=10)
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_value | st.lists(plain | st.integers(-(10**19), 10**19), max_size=6))
+def test_c_value_decoding_is_the_python_decoding(x: Any) -> None:
+    b = codec.encode_value(x)
+    assert typed(codec.decode_value(b)) == typed(codec._decode_value(b)) == typed(json.loads(b))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=12) | st.sampled_from([b"-", b"007", b"-0", b"[007]", b"[-0]", b"[1,]", b"[,1]", b'["a",]', b'["a" ]', b"[ 1]", b"1 ", b'"', b'""', b"[]", b"[[]]", b'["\\u0041"]', b"12345678901234567890"]))
+def test_c_value_decoding_agrees_on_any_bytes(b: bytes) -> None:
+    def outcome(decode: Any) -> Any:
+        try:
+            return typed(decode(b))
+        except Exception as e:  # the same error, or none, from both
+            return type(e).__name__
+    assert outcome(codec.decode_value) == outcome(codec._decode_value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_value | st.lists(plain | json_texts, max_size=6))
+def test_c_output_text_is_the_python_text(x: Any) -> None:
+    assert codec.dumps_text(x) == codec._dumps_text(x)
+
+
+def test_the_c_codec_helpers_are_used() -> None:
+    assert isinstance(codec.decode_value, functools.partial) and codec.decode_value.args == (codec._decode_value,)
+    assert isinstance(codec.dumps_text, functools.partial) and codec.dumps_text.args == (codec._dumps_text,)
+    with pytest.raises(CodecError, match="cannot encode"):
+        codec.dumps_text([object()])

@@ -1,4 +1,4 @@
-/* mrargo.runtime._speedups: the map side's per-pair loop, in C.
+/* mrargo.runtime._speedups: the hot loops of map and reduce tasks, in C.
  *
  * A map task with a combiner puts every pair its mapper yields into a dict
  * of lists, key -> values.  In Python that is a bytecode loop, a tuple
@@ -6,7 +6,9 @@
  * mapper.  group_pairs() does the same work in C for the common case (an
  * exact 2-tuple whose key is an exact str) and hands anything else back to
  * the Python loop, which keeps the one definition of every other case and
- * of every error message.
+ * of every error message.  The rest follow the same rule: bucket_pairs
+ * and sort_records finish a map task; merge_runs, decode_value and
+ * dumps_text are a reduce task's merge, value decoding and output text.
  *
  * The build is optional: without a C compiler mrargo uses the Python loop,
  * and the output is byte-identical either way (tests/test_speedups.py).
@@ -388,17 +390,17 @@ encode_str_key(PyObject *k)
 
 
 /* The JSON text of a list of ASCII strs, as json's encoder writes it
- * (codec.encode_value: ensure_ascii=False, separators "," and ":"), or
- * NULL without an error when `v` is anything else: the caller falls back
- * to Python. */
-static PyObject *
-encode_ascii_str_list(PyObject *v)
+ * (codec.encode_value: ensure_ascii=False, separators "," and ":"), in
+ * two passes: its size, or -1 when `v` is anything else (the caller falls
+ * back to Python, no error set), then the text itself. */
+static Py_ssize_t
+ascii_str_list_size(PyObject *v)
 {
     Py_ssize_t n = PyList_GET_SIZE(v), size = 2 + (n > 0 ? n - 1 : 0);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *s = PyList_GET_ITEM(v, i);
         if (!PyUnicode_CheckExact(s) || !PyUnicode_IS_ASCII(s))
-            return NULL;
+            return -1;
         const unsigned char *c = PyUnicode_DATA(s);
         Py_ssize_t len = PyUnicode_GET_LENGTH(s);
         size += 2 + len;
@@ -410,11 +412,14 @@ encode_ascii_str_list(PyObject *v)
                 size += 5; /* \u00XX */
         }
     }
-    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
-    if (out == NULL)
-        return NULL;
-    char *p = PyBytes_AS_STRING(out);
+    return size;
+}
+
+static void
+write_ascii_str_list(PyObject *v, char *p)
+{
     static const char hex[] = "0123456789abcdef";
+    Py_ssize_t n = PyList_GET_SIZE(v);
     *p++ = '[';
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *s = PyList_GET_ITEM(v, i);
@@ -445,7 +450,19 @@ encode_ascii_str_list(PyObject *v)
         }
         *p++ = '"';
     }
-    *p++ = ']';
+    *p = ']';
+}
+
+/* As bytes (a run-file value), or NULL without an error: see above. */
+static PyObject *
+encode_ascii_str_list(PyObject *v)
+{
+    Py_ssize_t size = ascii_str_list_size(v);
+    if (size < 0)
+        return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out != NULL)
+        write_ascii_str_list(v, PyBytes_AS_STRING(out));
     return out;
 }
 
@@ -617,7 +634,18 @@ unpack_records(PyObject *self, PyObject *args)
         pos += 8;
         if (kl > len - pos || vl > len - pos - kl)
             goto overrun;
-        PyObject *rec = Py_BuildValue("(y#y#)", p + pos, kl, p + pos + kl, vl);
+        PyObject *rec = PyTuple_New(2);
+        PyObject *kb = rec ? PyBytes_FromStringAndSize((const char *)p + pos, kl) : NULL;
+        PyObject *vb = kb ? PyBytes_FromStringAndSize((const char *)p + pos + kl, vl) : NULL;
+        if (vb == NULL) {
+            Py_XDECREF(kb);
+            Py_XDECREF(rec);
+            rec = NULL;
+        }
+        else {
+            PyTuple_SET_ITEM(rec, 0, kb);
+            PyTuple_SET_ITEM(rec, 1, vb);
+        }
         if (rec == NULL) {
             Py_DECREF(out);
             PyBuffer_Release(&buf);
@@ -693,18 +721,288 @@ crc32_py(PyObject *self, PyObject *args)
     return PyLong_FromUnsignedLong(c);
 }
 
+/* ---- the reduce side: merge, decode, and write text -------------------- */
+
+static int
+is_record(PyObject *rec)
+{
+    return PyTuple_CheckExact(rec) && PyTuple_GET_SIZE(rec) == 2 && PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 0)) &&
+           PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 1));
+}
+
+/* merge_runs(runs) -> list
+ *
+ * The records of `runs` (lists of (bytes, bytes), each already sorted by
+ * key then value) in one sorted list: the same list as concatenating them
+ * and calling sort(), by a k-way heap merge with memcmp comparisons, about
+ * log2(k) cheap comparisons a record where Timsort spends several rich
+ * comparisons.  A record is type-checked when it comes to the head of its
+ * run, before it is ever compared. */
+typedef struct {
+    PyObject **items;
+    Py_ssize_t pos, len;
+} Run;
+
+static inline int
+run_less(const Run *a, const Run *b)
+{
+    return compare_records(&a->items[a->pos], &b->items[b->pos]) < 0;
+}
+
+static void
+sift_down(Run *runs, Py_ssize_t *heap, Py_ssize_t n, Py_ssize_t i)
+{
+    Py_ssize_t top = heap[i];
+    for (;;) {
+        Py_ssize_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && run_less(&runs[heap[c + 1]], &runs[heap[c]]))
+            c++;
+        if (!run_less(&runs[heap[c]], &runs[top]))
+            break;
+        heap[i] = heap[c];
+        i = c;
+    }
+    heap[i] = top;
+}
+
+static PyObject *
+merge_runs(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyList_CheckExact(arg)) {
+        PyErr_SetString(PyExc_TypeError, "merge_runs: runs must be a list of lists");
+        return NULL;
+    }
+    Py_ssize_t k = PyList_GET_SIZE(arg), total = 0, n = 0;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *run = PyList_GET_ITEM(arg, i);
+        if (!PyList_CheckExact(run)) {
+            PyErr_SetString(PyExc_TypeError, "merge_runs: runs must be a list of lists");
+            return NULL;
+        }
+        total += PyList_GET_SIZE(run);
+    }
+    PyObject *out = PyList_New(total);
+    Run *runs = PyMem_Calloc((size_t)(k ? k : 1), sizeof(Run));
+    Py_ssize_t *heap = PyMem_Calloc((size_t)(k ? k : 1), sizeof(Py_ssize_t));
+    if (out == NULL || runs == NULL || heap == NULL) {
+        Py_XDECREF(out);
+        PyMem_Free(runs);
+        PyMem_Free(heap);
+        return PyErr_NoMemory();
+    }
+    /* No Python code runs below, so the lists cannot change under us. */
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyListObject *run = (PyListObject *)PyList_GET_ITEM(arg, i);
+        runs[i].items = run->ob_item;
+        runs[i].len = Py_SIZE(run);
+        if (runs[i].len > 0) {
+            if (!is_record(runs[i].items[0]))
+                goto bad;
+            heap[n++] = i;
+        }
+    }
+    for (Py_ssize_t i = n / 2 - 1; i >= 0; i--)
+        sift_down(runs, heap, n, i);
+    for (Py_ssize_t o = 0; n > 0; o++) {
+        Run *r = &runs[heap[0]];
+        PyList_SET_ITEM(out, o, Py_NewRef(r->items[r->pos]));
+        if (++r->pos == r->len)
+            heap[0] = heap[--n];
+        else if (!is_record(r->items[r->pos]))
+            goto bad;
+        if (n > 1)
+            sift_down(runs, heap, n, 0);
+    }
+    PyMem_Free(runs);
+    PyMem_Free(heap);
+    return out;
+
+bad:
+    PyMem_Free(runs);
+    PyMem_Free(heap);
+    Py_DECREF(out); /* its unset items are NULL, which list_dealloc skips */
+    PyErr_SetString(PyExc_TypeError, "merge_runs: records must be (bytes, bytes) tuples");
+    return NULL;
+}
+
+/* A JSON string's body that decodes to itself: printable ASCII without a
+ * quote or a backslash. */
+static inline int
+plain_ascii(const unsigned char *p, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (p[i] < 0x20 || p[i] > 0x7e || p[i] == '"' || p[i] == '\\')
+            return 0;
+    return 1;
+}
+
+static PyObject *
+ascii_str(const unsigned char *p, Py_ssize_t n)
+{
+    PyObject *s = PyUnicode_New(n, 127);
+    if (s != NULL)
+        memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)n);
+    return s;
+}
+
+/* An int of at most 18 digits, optionally negative, and nothing else;
+ * with `json`, also no leading zero (json rejects "07", int() takes it). */
+static int
+parse_small_int(const unsigned char *p, Py_ssize_t n, long long *out, int json)
+{
+    Py_ssize_t i = n > 0 && p[0] == '-';
+    if (n - i < 1 || n - i > 18 || (json && n - i > 1 && p[i] == '0'))
+        return 0;
+    long long x = 0;
+    for (; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+        x = x * 10 + (p[i] - '0');
+    }
+    *out = p[0] == '-' ? -x : x;
+    return 1;
+}
+
+/* A JSON list of small ints and plain ASCII strings, p[0] == '[' and
+ * p[n-1] == ']'; NULL without an error when it is any other list. */
+static PyObject *
+decode_list(const unsigned char *p, Py_ssize_t n)
+{
+    PyObject *list = PyList_New(0);
+    if (list == NULL || n == 2)
+        return list;
+    Py_ssize_t i = 1;
+    for (;;) {
+        PyObject *item = NULL;
+        if (p[i] == '"') {
+            Py_ssize_t j = i + 1;
+            while (j < n - 1 && p[j] != '"' && p[j] != '\\' && p[j] >= 0x20 && p[j] <= 0x7e)
+                j++;
+            if (j >= n - 1 || p[j] != '"')
+                break;
+            item = ascii_str(p + i + 1, j - i - 1);
+            i = j + 1;
+        }
+        else {
+            Py_ssize_t j = i;
+            while (j < n - 1 && p[j] != ',')
+                j++;
+            long long x;
+            if (!parse_small_int(p + i, j - i, &x, 1))
+                break;
+            item = PyLong_FromLongLong(x);
+            i = j;
+        }
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(item);
+        if (i == n - 1)
+            return list;
+        if (p[i] != ',' || i + 1 >= n - 1)
+            break;
+        i++;
+    }
+    Py_DECREF(list);
+    return NULL;
+}
+
+/* decode_value(fallback, b) -> value
+ *
+ * codec.decode_value for the common encodings, without a Python frame or
+ * the JSON scanner: a small int, a plain ASCII string, or a list of those.
+ * Anything else, including every escape and every error, is
+ * fallback(b): codec's own decoder, which keeps the one definition of the
+ * format.  On what it takes, it returns what json would. */
+static PyObject *
+decode_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "decode_value(fallback, b)");
+        return NULL;
+    }
+    PyObject *b = args[1];
+    if (PyBytes_CheckExact(b) && PyBytes_GET_SIZE(b) > 0) {
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(b);
+        Py_ssize_t n = PyBytes_GET_SIZE(b);
+        long long x;
+        if ((p[0] == '-' || (p[0] >= '0' && p[0] <= '9')) && parse_small_int(p, n, &x, 0))
+            return PyLong_FromLongLong(x);
+        if (p[0] == '"' && n >= 2 && p[n - 1] == '"' && plain_ascii(p + 1, n - 2))
+            return ascii_str(p + 1, n - 2);
+        if (p[0] == '[' && n >= 2 && p[n - 1] == ']') {
+            PyObject *list = decode_list(p, n);
+            if (list != NULL || PyErr_Occurred())
+                return list;
+        }
+    }
+    return PyObject_CallOneArg(args[0], b);
+}
+
+/* dumps_text(fallback, x) -> str
+ *
+ * codec.dumps_text (the JSON text of a key or value in an output file)
+ * for a plain ASCII str, an exact int and a list of ASCII strs; anything
+ * else is fallback(x). */
+static PyObject *
+dumps_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "dumps_text(fallback, x)");
+        return NULL;
+    }
+    PyObject *x = args[1];
+    if (PyUnicode_CheckExact(x) && PyUnicode_IS_ASCII(x)) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(x);
+        const unsigned char *c = PyUnicode_1BYTE_DATA(x);
+        if (plain_ascii(c, n)) {
+            PyObject *s = PyUnicode_New(n + 2, 127);
+            if (s != NULL) {
+                unsigned char *o = PyUnicode_1BYTE_DATA(s);
+                o[0] = '"';
+                memcpy(o + 1, c, (size_t)n);
+                o[n + 1] = '"';
+            }
+            return s;
+        }
+    }
+    else if (PyLong_CheckExact(x)) {
+        return PyObject_Str(x);
+    }
+    else if (PyList_CheckExact(x)) {
+        Py_ssize_t size = ascii_str_list_size(x);
+        if (size >= 0) {
+            PyObject *s = PyUnicode_New(size, 127);
+            if (s != NULL)
+                write_ascii_str_list(x, (char *)PyUnicode_1BYTE_DATA(s));
+            return s;
+        }
+    }
+    return PyObject_CallOneArg(args[0], x);
+}
+
 static PyMethodDef methods[] = {
     {"group_pairs", group_pairs, METH_VARARGS, "Count (str, 1) pairs and group other (str, value) pairs from an iterator."},
     {"bucket_pairs", bucket_pairs, METH_VARARGS, "Encode and partition (str, value) pairs into buffers."},
     {"pack_records", pack_records, METH_VARARGS, "Pack (bytes, bytes) records into a run-file block payload."},
     {"unpack_records", unpack_records, METH_VARARGS, "Unpack a run-file block payload into (bytes, bytes) records."},
     {"sort_records", sort_records, METH_O, "Sort (bytes, bytes) records in place by key, then value."},
+    {"merge_runs", merge_runs, METH_O, "Merge sorted lists of (bytes, bytes) records into one sorted list."},
+    {"decode_value", (PyCFunction)(void (*)(void))decode_value, METH_FASTCALL, "decode_value(fallback, b): codec.decode_value, in C for small ints, plain ASCII strs and lists of them."},
+    {"dumps_text", (PyCFunction)(void (*)(void))dumps_text, METH_FASTCALL, "dumps_text(fallback, x): codec.dumps_text, in C for plain ASCII strs, ints and lists of ASCII strs."},
     {"crc32", crc32_py, METH_VARARGS, "CRC-32 as zlib.crc32 computes it (for tests)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "mrargo.runtime._speedups", "The map side's per-pair loop, in C.", -1, methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "mrargo.runtime._speedups", "The hot loops of map and reduce tasks, in C.", -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC

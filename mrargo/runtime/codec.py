@@ -20,11 +20,14 @@ values, in which case they use the key encoding too.
 
 from __future__ import annotations
 
+import functools
 import json
 import json.scanner
 import struct
 from collections.abc import Callable
 from typing import Any
+
+from mrargo.runtime.speedups import speedup
 
 # Type tags.  Nested encodings end with 0x00, below every tag, so that a
 # shorter list sorts before a longer one that extends it.
@@ -254,7 +257,7 @@ def encode_value(x: Any) -> bytes:
         raise CodecError(_describe_unencodable(x, e)) from None
 
 
-def decode_value(b: bytes) -> Any:
+def _decode_value(b: bytes) -> Any:
     """Inverse of encode_value (only ever given what it wrote).
 
     Ints skip the JSON parser, and text goes to a prebuilt decoder as str:
@@ -268,7 +271,7 @@ def decode_value(b: bytes) -> Any:
     return _loads(b.decode("utf-8", "surrogatepass"))
 
 
-def dumps_text(x: Any) -> str:
+def _dumps_text(x: Any) -> str:
     """The JSON text of a key or value in output files."""
     t = type(x)
     if t is str:
@@ -279,6 +282,19 @@ def dumps_text(x: Any) -> str:
         return _dumps(x)
     except (TypeError, ValueError) as e:
         raise CodecError(_describe_unencodable(x, e)) from None
+
+
+def _with_c(name: str, twin: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The C helper ``name`` with ``twin`` for what it does not take, or the twin alone (see speedups)."""
+    c = speedup(name)
+    return twin if c is None else functools.partial(c, twin)
+
+
+# The reduce side calls these once a value and once a key or value of
+# output: in C (no Python frame, no JSON machinery) for small ints, plain
+# ASCII strs and lists of those; their Python twins do the rest.
+decode_value: Callable[[bytes], Any] = _with_c("decode_value", _decode_value)
+dumps_text: Callable[[Any], str] = _with_c("dumps_text", _dumps_text)
 
 
 def _describe_unencodable(x: Any, e: Exception) -> str:

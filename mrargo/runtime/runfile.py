@@ -28,6 +28,7 @@ from mrargo.runtime.speedups import speedup
 
 pack_records: Any = speedup("pack_records")
 unpack_records: Any = speedup("unpack_records")
+merge_runs: Any = speedup("merge_runs")
 
 MAGIC = b"MRB1"
 _HEADER = struct.Struct(">4sIII")
@@ -188,10 +189,11 @@ def merge_blocks(sources: list[Iterator[list[Record]]]) -> Iterator[Record]:
     """k-way merge of sorted streams of blocks; holds one block per stream.
 
     Each round takes, from every stream, the records up to the smallest
-    last record among the current blocks (the watermark), and sorts them:
-    Timsort merges those sorted runs in C, far faster than a heap of
-    Python iterators.  The block that set the watermark is used up, so
-    every round makes progress.
+    last record among the current blocks (the watermark), and merges those
+    sorted runs: in C with memcmp when built, else with Timsort, which
+    merges runs in C too and is far faster than a heap of Python iterators.
+    The block that set the watermark is used up, so every round makes
+    progress.
     """
     heads: list[tuple[list[Record], int, Iterator[list[Record]]]] = []
     for s in sources:
@@ -200,26 +202,36 @@ def merge_blocks(sources: list[Iterator[list[Record]]]) -> Iterator[Record]:
             heads.append((block, 0, s))
     while len(heads) > 1:
         mark = min(block[-1] for block, _, _ in heads)
-        taken: list[Record] = []
+        runs: list[list[Record]] = []
         nxt = []
         for block, pos, s in heads:
             if block[-1] <= mark:
-                taken.extend(block[pos:] if pos else block)
+                runs.append(block[pos:] if pos else block)
                 block = _next_block(s)
                 if block:
                     nxt.append((block, 0, s))
             else:
                 end = bisect.bisect_right(block, mark, pos)
-                taken.extend(block[pos:end])
+                runs.append(block[pos:end])
                 nxt.append((block, end, s))
-        taken.sort()
-        yield from taken
+        yield from _merge_runs(runs)
         heads = nxt
     if heads:
         block, pos, s = heads[0]
         yield from block[pos:]
         for block in s:
             yield from block
+
+
+def _merge_runs(runs: list[list[Record]]) -> list[Record]:
+    """Sorted runs of records as one sorted list."""
+    if merge_runs is not None:
+        return merge_runs(runs)  # type: ignore[no-any-return]
+    taken: list[Record] = []
+    for run in runs:
+        taken.extend(run)
+    taken.sort()
+    return taken
 
 
 def _next_block(s: Iterator[list[Record]]) -> list[Record]:
