@@ -665,6 +665,14 @@ overrun:
 }
 
 
+/* A run-file record: an exact (bytes, bytes) tuple. */
+static int
+is_record(PyObject *rec)
+{
+    return PyTuple_CheckExact(rec) && PyTuple_GET_SIZE(rec) == 2 && PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 0)) &&
+           PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 1));
+}
+
 static int
 compare_bytes(PyObject *a, PyObject *b)
 {
@@ -696,9 +704,7 @@ sort_records(PyObject *self, PyObject *records)
     }
     Py_ssize_t n = PyList_GET_SIZE(records);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *rec = PyList_GET_ITEM(records, i);
-        if (!PyTuple_CheckExact(rec) || PyTuple_GET_SIZE(rec) != 2 || !PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 0)) ||
-            !PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 1))) {
+        if (!is_record(PyList_GET_ITEM(records, i))) {
             PyErr_SetString(PyExc_TypeError, "sort_records: records must be (bytes, bytes) tuples");
             return NULL;
         }
@@ -722,13 +728,6 @@ crc32_py(PyObject *self, PyObject *args)
 }
 
 /* ---- the reduce side: merge, decode, and write text -------------------- */
-
-static int
-is_record(PyObject *rec)
-{
-    return PyTuple_CheckExact(rec) && PyTuple_GET_SIZE(rec) == 2 && PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 0)) &&
-           PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 1));
-}
 
 /* merge_runs(runs) -> list
  *

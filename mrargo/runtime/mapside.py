@@ -267,12 +267,12 @@ class MapOutput:
 
     # -- spilling and finishing ---------------------------------------------
 
-    def _take_waiting(self) -> tuple[list[tuple[str, int]], list[tuple[Any, list[Any]]], dict[Any, list[Any]], dict[bytes, Any]]:
+    def _take_waiting(self) -> tuple[list[tuple[str, int]], dict[Any, list[Any]], dict[bytes, Any]]:
         """Empty the tables.
 
-        Returns (key, count) for keys with only 1s, (key, values) for keys
-        with 1s and other values, the table of keys with only other values
-        (str keys, or encodings), and the keys of those encodings.
+        Returns (key, count) for keys with only 1s; the table of every
+        other key's values (str keys, or encodings), a key's 1s first; and
+        the keys of those encodings.
         """
         # Fresh group tables, not cleared ones: the grouping loops look up
         # self.groups on every call, and a swap costs nothing where a copy
@@ -284,16 +284,15 @@ class MapOutput:
         keys, self.keys = self.keys, {}
         self.pending = 0
         if not groups:
-            return ones, [], groups, keys  # a count's usual case
+            return ones, groups, keys  # a count's usual case
         single: list[tuple[str, int]] = []
-        mixed: list[tuple[Any, list[Any]]] = []
         for k, n in ones:
-            extra = groups.pop(k, None)
+            extra = groups.get(k)
             if extra is None:
                 single.append((k, n))
             else:
-                mixed.append((k, [1] * n + extra))
-        return single, mixed, groups, keys
+                groups[k] = [1] * n + extra
+        return single, groups, keys
 
     def _combined(self) -> Iterator[list[tuple[Any, Any]]]:
         """Run the combiner over every waiting key, emptying the tables; yield its pairs in chunks.
@@ -302,7 +301,7 @@ class MapOutput:
         are freed as soon as its combiner has run, while they are still in
         the cache, and no list of every combined pair is ever built.
         """
-        single, mixed, groups, keys = self._take_waiting()
+        single, groups, keys = self._take_waiting()
         combiner = self.combiner
         assert combiner is not None
         chunk: list[tuple[Any, Any]] = []
@@ -323,12 +322,6 @@ class MapOutput:
                     chunk = []
                     add = chunk.append
             del single
-            for key, values in mixed:
-                cin += len(values)
-                before = len(chunk)
-                chunk += combiner(key, iter(values))
-                cout += len(chunk) - before
-            del mixed
             pop = groups.popitem
             for _ in range(len(groups)):
                 key, values = pop()
