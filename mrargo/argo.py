@@ -14,7 +14,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from mrargo import __version__
+from mrargo import __version__, store
 from mrargo import bundle as bundle_mod
 from mrargo.argo_safety import (
     check_inert,
@@ -127,6 +127,8 @@ def _run_values(plan: Plan, job_dir: str, opts: CompileOptions) -> RunValues:
     work_root = opts.work_root or (default_work_root(output) if output else "")
     if work_root:
         remote_url("--work-root", work_root)
+    if inputs and output:
+        store.check_apart(inputs, output, work_root)
     for k, v in plan.params:
         param_name(k)
         check_inert(f"--param {k}", v)

@@ -67,6 +67,8 @@ class Executor:
     def run(self) -> dict[str, Any]:
         plan = self.plan
         try:
+            # Before anything: an output over an input would be deleted or read back.
+            store.check_apart(plan.inputs, plan.output, plan.work_dir)
             if not plan.overwrite and store.output_has_data(plan.output):
                 raise OutputExistsError(f"output {plan.output} already exists; remove it or pass --overwrite")
             self.scratch = tempfile.mkdtemp(prefix="mrargo-scratch-")

@@ -10,6 +10,7 @@ leaves a file that a later task would read.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import posixpath
 import tempfile
@@ -53,6 +54,90 @@ def normalize(url: str) -> str:
     if "://" not in url:
         return os.path.abspath(os.path.expanduser(url))
     return url.rstrip("/") if not url.endswith("://") else url
+
+
+# -- where URLs point, for the safety checks ---------------------------------
+
+_MAGIC = ("*", "?", "[")
+
+
+@dataclass(frozen=True)
+class Location:
+    """A URL reduced to what it names: the filesystem, then path segments.
+
+    ``parts`` is the fixed part (symlinks resolved for local paths, ``..``
+    and repeated or trailing slashes gone); ``pattern`` the glob segments
+    after it, if the URL is a glob.
+    """
+
+    fs: str
+    parts: tuple[str, ...]
+    pattern: tuple[str, ...] = ()
+
+    def contains(self, other: Location) -> bool:
+        """True if ``other`` is this location or lies under what it names (its glob included)."""
+        if other.fs != self.fs or other.parts[: len(self.parts)] != self.parts:
+            return False
+        if not self.pattern:
+            return True
+        rest = other.parts[len(self.parts) :]
+        # Under a glob: the glob must match `other` or one of its ancestors,
+        # or a directory the glob matches would be walked into.
+        return any(_glob_match(self.pattern, rest[:n]) for n in range(1, len(rest) + 1))
+
+
+def _glob_match(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    """fsspec's glob rule, segment by segment: ``*`` stays in a segment, ``**`` spans any number."""
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_glob_match(rest, parts[n:]) for n in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _glob_match(rest, parts[1:])
+
+
+def locate(url: str, glob: bool = True) -> Location:
+    """Where ``url`` points, normalised: ``file://``, ``..``, symlinks, trailing slashes.
+
+    With ``glob``, segments from the first one with ``*``, ``?`` or ``[``
+    on are the pattern; outputs and work folders are never globs.
+    """
+    fs, path = _fs(normalize(url))
+    segments = [s for s in path.split("/") if s not in ("", ".")]
+    cut = next((i for i, s in enumerate(segments) if any(c in s for c in _MAGIC)), len(segments)) if glob else len(segments)
+    fixed, pattern = segments[:cut], tuple(segments[cut:])
+    if is_local(url):
+        parts = tuple(s for s in os.path.realpath("/" + "/".join(fixed)).split(os.sep) if s)
+    else:
+        parts = tuple(s for s in posixpath.normpath("/" + "/".join(fixed)).split("/") if s)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return Location(str(protocol), parts, pattern)
+
+
+def check_apart(inputs: tuple[str, ...] | list[str], output: str, work: str = "") -> None:
+    """Refuse an output (or work folder) that is, holds or lies inside an input.
+
+    An output that holds an input would be deleted with it by --overwrite;
+    one inside an input would be read back by the next run over that input.
+    The check is on normalised locations, before any work starts.
+    """
+    fix = "choose an output outside every input"
+    out = locate(output, glob=False) if output else None
+    wk = locate(work, glob=False) if work else None
+    for url in inputs:
+        src = locate(url)
+        fixed = Location(src.fs, src.parts)
+        if out is not None:
+            if out == fixed:
+                raise PlanError(f"output {output} is input {url}; {fix}")
+            if out.contains(fixed):
+                raise PlanError(f"output {output} holds input {url}, which --overwrite would delete; {fix}")
+            if src.contains(out):
+                raise PlanError(f"output {output} is inside input {url}, so a run over that input would read this output; {fix}")
+        if wk is not None and (src.contains(wk) or wk == fixed):
+            raise PlanError(f"work folder {work} is inside input {url}, which would read it as input; choose a work folder outside every input")
+    if out is not None and wk is not None and (out.contains(wk) or wk.contains(out)):
+        raise PlanError(f"output {output} and work folder {work} overlap; keep intermediate data apart from the output")
 
 
 def join(base: str, *parts: str) -> str:
@@ -193,6 +278,8 @@ def atomic_writer(url: str) -> Iterator[BinaryIO]:
         os.makedirs(d, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
         try:
+            # mkstemp makes 0600; a finished file gets the mode open() would give it.
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as f:
                 yield f
             os.replace(tmp, path)
@@ -209,6 +296,20 @@ def atomic_writer(url: str) -> Iterator[BinaryIO]:
         yield spool  # type: ignore[misc]
         spool.flush()
         fs.put_file(spool.name, path)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (threads may be creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def put_bytes(url: str, data: bytes) -> None:

@@ -117,6 +117,7 @@ def load_plan(args: argparse.Namespace) -> tuple[Plan, str]:
         work_dir=store.join(store.normalize(v.work_root), args.run),
         params=v.params,
     )
+    store.check_apart(plan.inputs, plan.output, plan.work_dir)
     if not 1 <= args.step <= len(plan.steps):
         raise MrargoError(f"--step {args.step} is out of range: the job has {len(plan.steps)} steps")
     return plan, job_dir

@@ -16,6 +16,12 @@ from typing import Any
 
 import pytest
 import zstandard
+from hypothesis import settings
+
+# No per-example deadline: a loaded CI machine is slow, and speed is bench/'s
+# business, not a test's.
+settings.register_profile("mrargo", deadline=None)
+settings.load_profile("mrargo")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))

@@ -20,6 +20,7 @@ values, in which case they use the key encoding too.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import json.scanner
@@ -295,6 +296,25 @@ def _with_c(name: str, twin: Callable[[Any], Any]) -> Callable[[Any], Any]:
 # ASCII strs and lists of those; their Python twins do the rest.
 decode_value: Callable[[bytes], Any] = _with_c("decode_value", _decode_value)
 dumps_text: Callable[[Any], str] = _with_c("dumps_text", _dumps_text)
+
+
+def _escape_surrogates(e: UnicodeError) -> tuple[str, int]:
+    """Lone surrogates as JSON's own ``\\udXXX`` escapes.
+
+    They can only stand inside JSON strings of output text, and UTF-8
+    cannot hold them: written raw, the file would not read back.
+    """
+    if not isinstance(e, UnicodeEncodeError):
+        raise e
+    return "".join(f"\\u{ord(c):04x}" for c in e.object[e.start : e.end]), e.end
+
+
+codecs.register_error("mrargo-json-surrogates", _escape_surrogates)
+
+
+def output_bytes(text: str) -> bytes:
+    """Output text (JSON TAB JSON lines) as UTF-8, lone surrogates escaped as JSON does."""
+    return text.encode("utf-8", "mrargo-json-surrogates")
 
 
 def _describe_unencodable(x: Any, e: Exception) -> str:

@@ -194,22 +194,28 @@ class MapOutput:
     def _group_records_c(self, records: Iterable[tuple[Any, Any]], mapper: Mapper) -> None:
         # _group_records with its loop in C: group_pairs takes every
         # (str, value) tuple and hands anything else back, one item at a
-        # time, to _group_one.  Same tables, same checks, same errors.
+        # time, to _group_one.  Same tables, same checks, same errors.  The
+        # budget is checked every CHECK_EVERY pairs however they were
+        # taken: group_pairs is asked for no more than the pairs left to
+        # the next check, so a stream of non-str keys (each handed back)
+        # cannot restart the count.
         pairs = chain.from_iterable(starmap(mapper, records))
         taken = [0, 0]  # pairs, of which appended to groups
         added = 0  # appended pairs already in self.pending
+        check_at = CHECK_EVERY
         try:
             while True:
-                item = group_pairs(self.ones, self.groups, pairs, CHECK_EVERY, taken)
+                item = group_pairs(self.ones, self.groups, pairs, check_at - taken[0], taken)
                 if item is None:
                     return
-                if item is Ellipsis:
-                    self.pending += taken[1] - added
-                    added = taken[1]
-                    self._check_groups()
-                else:
+                if item is not Ellipsis:
                     taken[1] += self._group_one(item)
                     taken[0] += 1
+                if taken[0] >= check_at:
+                    self.pending += taken[1] - added
+                    added = taken[1]
+                    check_at = taken[0] + CHECK_EVERY
+                    self._check_groups()
         finally:
             self.pending += taken[1] - added
             self.counters["map output records"] = self.counters.get("map output records", 0) + taken[0]

@@ -242,7 +242,7 @@ class OutputWriter:
             _bump(self.counters, self.name, n)
 
     def _flush(self) -> None:
-        data = "".join(self.buf).encode("utf-8", "surrogatepass")
+        data = codec.output_bytes("".join(self.buf))
         self.f.write(data)
         self.bytes += len(data)
         self.buf.clear()
@@ -441,6 +441,7 @@ def run_commit(plan: Plan, attempt: str, extra: Counters | None = None) -> dict[
         summary["bad record files"] = [f"_bad_records/{name}" for name, _ in bad]
     success = json.dumps(summary, indent=2, sort_keys=True).encode() + b"\n"
     dest = plan.output
+    store.check_apart(plan.inputs, dest, plan.work_dir)  # again, right before anything is replaced
     if not plan.overwrite and store.output_has_data(dest):
         raise OutputExistsError(f"output {dest} already exists; remove it or pass --overwrite")
     if store.is_local(dest):

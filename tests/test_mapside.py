@@ -1,0 +1,38 @@
+"""The map side's memory budget holds for every key type, on the C loop and the Python twin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import JOBS, ROOT
+
+# Peak RSS of `mrargo run` and its task processes (wait4 of a fresh wrapper:
+# only this run's processes count).
+_PEAK = "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+KINDS = ("str", "int", "float", "tuple", "list", "dict")
+PAIRS = 200_000  # distinct keys: about 60 MB waiting if nothing combined or spilled them
+SLACK_MIB = 24  # over the 1 MB budget and a run of 1,000 pairs (Python and mrargo themselves)
+
+
+def peak_mib(tmp_path, kind: str, pure: bool, pairs: int) -> float:
+    src = tmp_path / "in.txt"
+    src.write_text("one record\n")
+    out = tmp_path / f"out-{kind}-{pure}-{pairs}"
+    env = dict(os.environ, MRARGO_TEST_KEY=kind, MRARGO_TEST_PAIRS=str(pairs), MRARGO_PURE_PYTHON="1" if pure else "")
+    cmd = [sys.executable, "-m", "mrargo", "run", os.path.join(JOBS, "keys.py"), "-i", str(src), "-o", str(out),
+           "--sort-buffer-mb", "1", "--workers", "1", "-q"]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    lines = [line for p in sorted(out.glob("part-*")) for line in p.read_text().splitlines()]
+    assert len(lines) == pairs  # every key, each once
+    return int(proc.stdout.split()[-1]) / 1024
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
+def test_memory_budget_holds_for_every_key_type(tmp_path, pure: bool) -> None:
+    base = peak_mib(tmp_path, "int", pure, 1_000)
+    over = {kind: peak_mib(tmp_path, kind, pure, PAIRS) - base for kind in KINDS}
+    assert all(mib < SLACK_MIB for mib in over.values()), f"peak RSS above a 1,000-pair run, MiB: {over}"
