@@ -11,25 +11,28 @@ A job with several steps returns them from ``steps()``; a Step names the
 job's own methods.  Task logic is pure pairs-in, pairs-out: the runtime
 owns every byte of I/O, so the same class runs locally and on Argo.
 
-This module imports no backend.
+This module imports nothing of mrargo but its errors: no runtime, no
+backend.  The engine reads a job only through ``mrargo.plan``.
 """
 
 from __future__ import annotations
 
+import operator
 import os
-import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
-
-from mrargo.runtime.codec import encode_key
 
 Pair = tuple[Any, Any]
 Method = Callable[..., Any]
 
+# The methods a step is made of, and the hooks around them.
+METHODS = ("mapper", "combiner", "reducer")
 HOOKS = ("mapper_init", "mapper_final", "combiner_init", "combiner_final", "reducer_init", "reducer_final")
-PHASES = ("mapper", "combiner", "reducer")
 INPUT_FORMATS = ("lines", "files", "jsonl")
+# Where increment_counter keeps a task's counts; the runtime reads them
+# through mrargo.plan.loader.counters_of.
+COUNTERS_ATTR = "_mrargo_counters"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,11 @@ class MapReduce:
     - ``SORT_VALUES``: a reducer's values arrive sorted by the key order.
     - ``FILES``: side files, relative to the job file, that tasks can open
       by name.
+
+    Optional methods, found by name: ``mapper``, ``combiner``, ``reducer``,
+    the ``*_init``/``*_final`` hooks, and ``partition(self, key, n)``, which
+    routes keys to reducers (it must return an int in ``range(n)``; the
+    default is a stable hash of the key's encoding).
     """
 
     INPUT_FORMAT: ClassVar[str] = "lines"
@@ -78,33 +86,30 @@ class MapReduce:
 
     def steps(self) -> list[Step]:
         """The job's steps; by default one step from the methods defined."""
-        kwargs = {name: getattr(self, name) for name in PHASES + HOOKS if callable(getattr(self, name, None))}
+        kwargs = {name: getattr(self, name) for name in METHODS + HOOKS if callable(getattr(self, name, None))}
         return [Step(**kwargs)]
 
-    def partition(self, key: Any, n: int) -> int:
-        """Which of ``n`` reducers gets ``key``.  Stable across processes.
-
-        Override for custom routing; the result must be in ``range(n)``.
-        """
-        return zlib.crc32(encode_key(key)) % n
-
     def increment_counter(self, group: str, name: str, amount: int = 1) -> None:
-        """Add to a user counter; totals appear in the summary and _SUCCESS."""
-        counters: dict[tuple[str, str], int] = self.__dict__.setdefault("_mrargo_counters", {})
+        """Add to a user counter; totals appear in the summary and _SUCCESS.
+
+        Counters are whole numbers: a float or a bool is refused rather
+        than truncated.
+        """
+        try:
+            n = operator.index(amount)  # ints, and int-like numbers such as numpy's
+        except TypeError:
+            n = None
+        if n is None or isinstance(amount, bool):
+            raise TypeError(
+                f"increment_counter({group!r}, {name!r}, {amount!r}): the amount must be an int, "
+                f"got {type(amount).__name__}; counters count whole things, so round it if you mean to"
+            )
+        counters: dict[tuple[str, str], int] = self.__dict__.setdefault(COUNTERS_ATTR, {})
         k = (str(group), str(name))
-        counters[k] = counters.get(k, 0) + int(amount)
+        counters[k] = counters.get(k, 0) + n
 
     def file_path(self, name: str) -> str:
         """The local path of a side file listed in FILES."""
         if name not in {os.path.basename(f) for f in self.FILES}:
             raise KeyError(f"{name!r} is not in {type(self).__name__}.FILES")
         return os.path.abspath(name)
-
-
-def identity_mapper(key: Any, value: Any) -> Iterator[Pair]:
-    yield key, value
-
-
-def call_all(gen: Iterable[Pair] | None) -> Iterable[Pair]:
-    """A hook may return None (a plain function) or yield pairs."""
-    return () if gen is None else gen

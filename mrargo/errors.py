@@ -1,36 +1,92 @@
-"""The exception tree: every error a user can cause is a MrargoError.
+"""The exception tree: every error a user can cause is a MrargoError, with one exit code per cause.
 
-The CLI prints ``str(error)`` as one line and exits 1; tracebacks are for
-``--debug``.  Messages say what was expected, what was found, and the fix.
+The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``;
+tracebacks are for ``--debug``.  Messages say what was expected, what was
+found, and the fix.  The exit codes are the same for ``mrargo run JOB``,
+``mrargo run SPEC.yaml`` and the Argo worker (README, "Errors and exit codes"):
+
+    0    done
+    1    failed, and may pass if run again: storage or network, a task that
+         crashed or timed out after its retries, corrupt intermediate data
+    2    the command line is wrong: an unknown option, a bad value, an
+         option that does not apply to this kind of JOB
+    3    fails the same way every time: the job's code raised, bad input
+         data, an unusable job or plan, a value that cannot be encoded, an
+         output that exists (Argo's retry expression stops on 3)
+    130  interrupted (Ctrl-C)
+    143  terminated (SIGTERM)
 """
 
 from __future__ import annotations
+
+import re
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_DETERMINISTIC = 3
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class MrargoError(Exception):
     """Base of every error mrargo reports to a user as one line."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
 
-class JobDefinitionError(MrargoError):
+class UsageError(MrargoError):
+    """A command-line option or argument is wrong, or does not apply here."""
+
+    exit_code = EXIT_USAGE
+
+
+class DeterministicError(MrargoError):
+    """Fails the same way on every attempt: not worth a retry."""
+
+    exit_code = EXIT_DETERMINISTIC
+
+
+class JobDefinitionError(DeterministicError):
     """The job file or class is unusable (no class, two classes, bad step)."""
 
 
-class PlanError(MrargoError):
-    """A plan field is invalid (bad option, bad URL, bad parameter)."""
+class PlanError(DeterministicError):
+    """A plan or run value is invalid (bad option, bad URL, bad parameter)."""
 
 
-class InputError(MrargoError):
+class InputError(DeterministicError):
     """An input is missing, unreadable, undecodable or corrupt."""
 
 
-class OutputExistsError(MrargoError):
-    """The output location already holds data and --overwrite was not given."""
+class OutputExistsError(DeterministicError):
+    """The output location already holds data and overwriting was not asked for.
+
+    ``how`` is the way to overwrite where the error is shown: a flag of
+    `mrargo run`, an argument of mrargo.run(), or a compile option for a spec.
+    """
+
+    def __init__(self, url: str, how: str = "pass --overwrite to replace it") -> None:
+        super().__init__(f"output {url} already exists; remove it, choose another output, or {how}")
+        self.url = url
 
 
-class EncodeError(MrargoError):
+class EncodeError(DeterministicError):
     """A key or value yielded by user code cannot be encoded."""
+
+
+class UserCodeError(DeterministicError):
+    """User code (mapper, combiner, reducer, a hook or the job's constructor) raised.
+
+    ``user_traceback`` is the user's own traceback, shown with ``--debug``.
+    """
+
+    def __init__(self, message: str, *, user_traceback: str = "", retry: bool = True) -> None:
+        super().__init__(message)
+        self.user_traceback = user_traceback
+        # An exception in user code may be transient (Hadoop retries it), but
+        # a job that returned None instead of yielding never passes.
+        self.retry = retry
 
 
 class CorruptDataError(MrargoError):
@@ -46,29 +102,36 @@ class CorruptDataError(MrargoError):
         self.producer = producer
 
 
-class UserCodeError(MrargoError):
-    """User code (mapper, combiner, reducer or a hook) raised.
-
-    The worker exits with a distinct code for these so that retry policies
-    can tell a deterministic bug from an infrastructure failure.
-    """
-
-    exit_code = 3
-
-    def __init__(self, message: str, *, user_traceback: str = "") -> None:
-        super().__init__(message)
-        self.user_traceback = user_traceback
-
-
 class TaskFailedError(MrargoError):
-    """A task failed after all its attempts."""
+    """A task failed after all its attempts; ``exit_code`` is that of its last failure's cause."""
 
-    def __init__(self, message: str, *, user_traceback: str = "") -> None:
+    def __init__(self, message: str, *, user_traceback: str = "", exit_code: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.user_traceback = user_traceback
+        self.exit_code = exit_code
 
 
-# Failures that repeat on every attempt: the same bytes, the same plan.  The
-# local executor does not retry them, and the Argo worker exits 3 for them.
-# (An exception in user code is retried locally, as Hadoop does.)
-DETERMINISTIC = (InputError, EncodeError, PlanError, JobDefinitionError)
+class Interrupted(MrargoError):
+    """The run was stopped by a signal; nothing was written to the output."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_INTERRUPTED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# A pod's message when its log tail stands in for a termination message
+# (terminationMessagePolicy FallbackToLogsOnError): the container's status.
+_POD_STATUS = re.compile(r"^([a-z0-9-]+: \w+ \(exit code -?\d+\))")
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """Any message on one line, for an error or a table row.
+
+    A pod's log tail becomes its container status and its last line, which
+    is where mrargo's worker writes its one-line error; other text has its
+    lines joined with " | ".  Past ``limit`` characters the end is kept.
+    """
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    status = _POD_STATUS.match(lines[0]) if len(lines) > 1 else None
+    joined = f"{status.group(1)}: {lines[-1]}" if status else " | ".join(lines)
+    return joined if not limit or len(joined) <= limit else "…" + joined[-limit:]

@@ -1,27 +1,25 @@
-"""`mrargo init NAME`: a new job project from templates/init/, whose test passes at once.
+"""A new job project from templates/init/ (`mrargo init NAME`), whose test passes at once.
 
 The project holds a word-count job, a pytest test that runs it with
 ``python -m mrargo run`` on a tiny sample and compares the output to a dict,
-the sample, a README section, and a Dockerfile that bakes the job into the
-worker image (``mrargo.argo.render_dockerfile``, the same text as
-``mrargo dockerfile JOB``).  NAME becomes a Python module name
-(``word_count``), a class name (``WordCount``) and a Kubernetes name
-(``word-count``), so it is checked against all three before anything is
-written.
+the sample, and a README that says how to run it here and on Argo
+(``mrargo image build`` bakes it into a worker image).  NAME becomes a
+Python module name (``word_count``), a class name (``WordCount``) and a
+Kubernetes name (``word-count``), so it is checked against all three before
+anything is written.
 """
 
 from __future__ import annotations
 
-import argparse
 import keyword
 import os
 import re
 import sys
 from dataclasses import dataclass
 
-from mrargo.errors import PlanError
+from mrargo.errors import UsageError
 
-__all__ = ["Project", "add_init_arguments", "init_from_args", "project_names", "write_project"]
+__all__ = ["Project", "project_names", "write_project"]
 
 NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 MAX_NAME = 50  # leaves room for "-XXXXX" (generateName) and pod-name suffixes
@@ -46,31 +44,31 @@ class Project:
 
 def project_names(name: str) -> Project:
     if len(name) > MAX_NAME or not NAME.match(name):
-        raise PlanError(
+        raise UsageError(
             f"NAME {name!r} must be lowercase letters and digits, words joined by '-' or '_', starting with a letter "
             f"and at most {MAX_NAME} characters, e.g. word-count"
         )
     module = name.replace("-", "_")
     if keyword.iskeyword(module) or module in sys.stdlib_module_names or module in RESERVED or module.startswith("test"):
-        raise PlanError(f"NAME {name!r} would make a module {module}.py that shadows Python or pytest; choose another name")
+        raise UsageError(f"NAME {name!r} would make a module {module}.py that shadows Python or pytest; choose another name")
     class_name = "".join(part.capitalize() for part in re.split(r"[-_]", name))
     if class_name in RESERVED_CLASSES:
-        raise PlanError(f"NAME {name!r} would name the job class {class_name}, which mrargo already uses; choose another name")
+        raise UsageError(f"NAME {name!r} would name the job class {class_name}, which mrargo already uses; choose another name")
     return Project(name=name, module=module, class_name=class_name, k8s_name=name.replace("_", "-"))
 
 
 def _empty_target(path: str) -> None:
     if os.path.exists(path) and not os.path.isdir(path):
-        raise PlanError(f"{path} exists and is not a directory; pass --dir with a new directory")
+        raise UsageError(f"{path} exists and is not a directory; pass --dir with a new directory")
     if os.path.isdir(path) and os.listdir(path):
-        raise PlanError(f"{path} already exists and is not empty; pass --dir with a new or empty directory")
+        raise UsageError(f"{path} already exists and is not empty; pass --dir with a new or empty directory")
 
 
 def render_files(project: Project) -> dict[str, str]:
-    """Every file but the Dockerfile (it needs the job written first), by relative path."""
-    from mrargo.manifests import template_environment
+    """Every file of the project, by relative path."""
+    from mrargo.templating import environment
 
-    env = template_environment()
+    env = environment()
     values = dict(
         name=project.name,
         module=project.module,
@@ -98,34 +96,4 @@ def write_project(name: str, directory: str = "") -> tuple[Project, str, list[st
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "x", encoding="utf-8") as f:
             f.write(text)
-    with open(os.path.join(target, "Dockerfile"), "x", encoding="utf-8") as f:
-        f.write(_dockerfile(os.path.join(target, f"{project.module}.py")))
-    return project, target, [*files, "Dockerfile"]
-
-
-def _dockerfile(job_path: str) -> str:
-    """What `mrargo dockerfile JOB` prints; loading the job also proves it is a valid job."""
-    from mrargo.argo import render_dockerfile
-    from mrargo.build import build_plan
-
-    unset = "unset://run-time-value"  # the image does not depend on the inputs or the output
-    plan, _ = build_plan(job_path, inputs=[unset], output=unset, work_dir=unset)
-    return render_dockerfile(plan)
-
-
-# -- the command line ------------------------------------------------------------------
-
-
-def add_init_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME", help="the job's name, e.g. word-count (module word_count.py, class WordCount)")
-    p.add_argument("--dir", default="", metavar="DIR", help="where to create the project (default: ./NAME); must be new or empty")
-
-
-def init_from_args(args: argparse.Namespace) -> int:
-    project, target, files = write_project(args.name, args.dir)
-    shown = os.path.relpath(target) if not os.path.relpath(target).startswith("..") else target
-    print(f"created {shown}/ with the job {project.class_name}:")
-    for rel in files:
-        print(f"  {os.path.join(shown, rel)}")
-    print(f"next: cd {shown} && python -m pytest && mrargo run {project.module}.py -i data/ -o out/")
-    return 0
+    return project, target, list(files)

@@ -102,7 +102,13 @@ def locate(url: str, glob: bool = True) -> Location:
     With ``glob``, segments from the first one with ``*``, ``?`` or ``[``
     on are the pattern; outputs and work folders are never globs.
     """
-    fs, path = _fs(normalize(url))
+    url = normalize(url)
+    if is_local(url):
+        fs_key, path = "file", url
+    else:
+        # By scheme, without the backend: compile checks gs:// URLs on machines without gcsfs.
+        scheme, _, path = url.partition("://")
+        fs_key = _fs_key(scheme.lower())
     segments = [s for s in path.split("/") if s not in ("", ".")]
     cut = next((i for i, s in enumerate(segments) if any(c in s for c in _MAGIC)), len(segments)) if glob else len(segments)
     fixed, pattern = segments[:cut], tuple(segments[cut:])
@@ -110,8 +116,14 @@ def locate(url: str, glob: bool = True) -> Location:
         parts = tuple(s for s in os.path.realpath("/" + "/".join(fixed)).split(os.sep) if s)
     else:
         parts = tuple(s for s in posixpath.normpath("/" + "/".join(fixed)).split("/") if s)
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return Location(str(protocol), parts, pattern)
+    return Location(fs_key, parts, pattern)
+
+
+def _fs_key(scheme: str) -> str:
+    """One name per filesystem: aliases (s3a for s3, gcs for gs) share their implementation."""
+    from fsspec.registry import known_implementations
+
+    return str(known_implementations.get(scheme, {}).get("class", scheme))
 
 
 def check_apart(inputs: tuple[str, ...] | list[str], output: str, work: str = "") -> None:

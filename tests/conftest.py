@@ -94,15 +94,25 @@ def output_bytes(out: str) -> dict[str, bytes]:
     return {os.path.basename(p): open(p, "rb").read() for p in sorted(glob.glob(os.path.join(out, "part-*")))}
 
 
-def compile_args(argv: list[str]) -> str:
-    """Compile as the CLI does, in-process, from the repository root (job paths are relative)."""
-    from mrargo import argo  # hera: only for the tests that compile
-    from mrargo.cli import build_parser
+# The image compiled specs name in tests; the real test cluster builds it (tests/e2e).
+TEST_IMAGE = "mrargo/worker:test"
 
+
+def compile_args(argv: list[str]) -> str:
+    """Compile as the CLI does, in-process, from the repository root (job paths are relative).
+
+    ``--image`` defaults to TEST_IMAGE: a checkout of mrargo is not a
+    release, so compile needs one.
+    """
+    from mrargo.cli import build_parser
+    from mrargo.cli.compile import compile_args as compile_parsed  # hera: only for the tests that compile
+
+    if "--image" not in argv:
+        argv = [*argv, "--image", TEST_IMAGE]
     old = os.getcwd()
     os.chdir(ROOT)
     try:
-        return argo.compile_from_args(build_parser("compile").parse_args(argv))
+        return str(compile_parsed(build_parser("compile").parse_args(argv)).to_yaml())
     finally:
         os.chdir(old)
 

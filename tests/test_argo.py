@@ -18,27 +18,37 @@ import fsspec
 import pytest
 from conftest import compile_args
 
-from mrargo import argo, bundle
-from mrargo.cli import build_parser, main
-from mrargo.errors import PlanError
+from mrargo.argo import contract
+from mrargo.cli import main
+from mrargo.errors import UsageError
+from mrargo.plan import bundle
+from mrargo.specrun import RunSpecOptions, SpecError, SpecOptions, run_spec
+from mrargo.specrun.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "workflows"
 EXAMPLES = {"wordcount": [], "indexer": [], "topwords": ["--param", "n=20"]}
 VALIDATOR = ROOT / "tests" / "argo-validate" / "run.sh"
+# What the committed specs name: the image `mrargo image build` tags by default.
+GOLDEN_IMAGE = "mrargo/worker:0.1.0"
 
 
 def example_args(name: str, kind: str) -> list[str]:
     base = f"s3://mrargo-examples/{name}"
-    return ["compile", f"examples/{name}.py", "-i", f"{base}/input/", "-o", f"{base}/output/", "--kind", kind, *EXAMPLES[name]]
+    return ["compile", f"examples/{name}.py", "-i", f"{base}/input/", "-o", f"{base}/output/", "--kind", kind,
+            "--image", GOLDEN_IMAGE, *EXAMPLES[name]]  # fmt: skip
 
 
 def compile_doc(*extra: str, job: str = "examples/wordcount.py") -> dict[str, Any]:
     return checks.load(compile_args(["compile", job, "-i", "s3://b/in", "-o", "s3://b/out", *extra]))
 
 
-def worker_templates(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [t for t in checks.spec_of(doc)["templates"] if "container" in t]
+def worker_templates(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in checks.spec_of(doc)["templates"] if "container" in t}
+
+
+def validate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(VALIDATOR), *args], capture_output=True, text=True, timeout=1200)
 
 
 # -- the committed specs ------------------------------------------------------------
@@ -62,31 +72,12 @@ def all_variants(tmp_path: Path) -> list[Path]:
         "cron": [*example_args("topwords", "cron"), "--schedule", "0 3 * * *", "--overwrite"],
         "options": [
             *example_args("wordcount", "workflow"),
-            "--artifact-repository",
-            "my-repos:minio",
-            "--service-account",
-            "mrargo-runner",
-            "--namespace",
-            "jobs",
-            "--retries",
-            "5",
-            "--timeout",
-            "600",
-            "--cpu",
-            "map=2",
-            "--memory",
-            "reduce=4Gi",
-            "--parallelism",
-            "20",
-            "--keep-intermediate",
-            "--s3-secret",
-            "minio-cred",
-            "--s3-endpoint",
-            "http://minio.argo:9000",
-            "--name",
-            "wc",
-        ],  # fmt: skip
-    }
+            "--artifact-repository", "my-repos:minio", "--service-account", "mrargo-runner", "--namespace", "jobs",
+            "--retries", "5", "--timeout", "600", "--deadline", "7200", "--cpu", "map=2", "--memory", "reduce=4Gi",
+            "--parallelism", "20", "--keep-intermediate", "--s3-secret", "minio-cred", "--s3-endpoint", "http://minio.argo:9000",
+            "--name", "wc", "--image-pull-policy", "Never", "--param", "empty=",
+        ],
+    }  # fmt: skip
     for label, argv in variants.items():
         p = tmp_path / f"{label}.yaml"
         p.write_text(compile_args(argv), encoding="utf-8")
@@ -110,27 +101,27 @@ def test_strict_load_catches_a_misspelt_field(tmp_path: Path) -> None:
     assert "retryPolicyy" in proc.stdout and "Extra inputs are not permitted" in proc.stdout
 
 
-def test_every_spec_passes_the_semantic_checks(tmp_path: Path) -> None:
+def test_every_spec_passes_the_spec_runners_checks(tmp_path: Path) -> None:
     for f in all_variants(tmp_path):
-        assert checks.semantic_errors(checks.load(f.read_text())) == [], f
+        load_spec(checks.load(f.read_text()))
 
 
-def test_semantic_checks_catch_broken_references() -> None:
+def test_the_spec_runner_catches_broken_references() -> None:
     doc = compile_doc()
     tasks = checks.spec_of(doc)["templates"][0]["dag"]["tasks"]
-    tasks[1]["template"] = "mapp"
+    broken = json.loads(json.dumps(doc))
+    checks.spec_of(broken)["templates"][0]["dag"]["tasks"][1]["template"] = "mapp"
+    with pytest.raises(SpecError, match="template 'mapp' does not exist"):
+        load_spec(broken)
     tasks[3]["withSequence"]["count"] = "{{tasks.commit.outputs.parameters.count}}"
-    worker_templates(doc)[0]["container"]["args"].append("{{inputs.parameters.nope}}")
-    errors = "\n".join(checks.semantic_errors(doc))
-    assert "template 'mapp' does not exist" in errors
-    assert "{{tasks.commit.outputs.parameters.count}} names a task that is not upstream" in errors
-    assert "{{inputs.parameters.nope}} is not declared" in errors
+    with pytest.raises(SpecError, match=r"\{\{tasks.commit.outputs.parameters.count\}\}, which is not defined there"):
+        load_spec(doc)
 
 
 def test_argo_own_validator_accepts_every_spec(tmp_path: Path) -> None:
     assert VALIDATOR.exists(), "tests/argo-validate/run.sh is missing"
     files = all_variants(tmp_path)
-    proc = subprocess.run(["bash", str(VALIDATOR), *map(str, files)], capture_output=True, text=True, timeout=1200)
+    proc = validate(*map(str, files))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("OK ") == len(files)
 
@@ -143,9 +134,22 @@ def test_argo_own_validator_rejects_a_broken_spec(tmp_path: Path) -> None:
     typo = tmp_path / "unknown-field.yaml"
     typo.write_text(good.replace("entrypoint:", "entrypiont:", 1))
     for path, message in [(missing, "no-such-template"), (typo, 'unknown field "spec.entrypiont"')]:
-        proc = subprocess.run(["bash", str(VALIDATOR), str(path)], capture_output=True, text=True, timeout=1200)
+        proc = validate(str(path))
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert message in proc.stdout + proc.stderr
+
+
+def test_specs_pass_argo_submit_validation_and_missing_values_are_named(tmp_path: Path) -> None:
+    """`argo submit` refuses a parameter with no value; an empty one (--param k=) is a value."""
+    full = tmp_path / "full.yaml"
+    full.write_text(compile_args(["compile", "examples/wordcount.py", "-i", "s3://b/in", "-o", "s3://b/out", "--param", "k="]))
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(compile_args(["compile", "examples/wordcount.py", "--work-root", "s3://b/_work"]))
+    assert validate("--submit", str(full)).returncode == 0
+    refused = validate("--submit", str(bare))
+    assert refused.returncode == 1 and "spec.arguments.input.value or spec.arguments.input.valueFrom is required" in refused.stdout
+    given = validate("--submit", "-p", "input=s3://b/in", "-p", "output=s3://b/out", str(bare))
+    assert given.returncode == 0, given.stdout + given.stderr
 
 
 # -- shape ------------------------------------------------------------------------
@@ -160,8 +164,7 @@ def test_one_step_dag_shape_and_fan_outs() -> None:
     assert tasks["reduce"]["withSequence"] == {"count": "{{tasks.shuffle.outputs.parameters.count}}"}
     assert doc["metadata"]["generateName"] == "wordcount-" and "name" not in doc["metadata"]
     assert spec["onExit"] == "cleanup"
-    commit = next(t for t in spec["templates"] if t["name"] == "commit")
-    assert [p["name"] for p in commit["outputs"]["parameters"]] == ["counters", "records"]
+    assert [p["name"] for p in worker_templates(doc)["commit"]["outputs"]["parameters"]] == ["counters", "records"]
 
 
 def test_multi_step_tasks_chain_steps() -> None:
@@ -180,18 +183,41 @@ def test_spec_bytes_do_not_depend_on_the_number_of_splits() -> None:
     for n, name in ((10, "ten"), (100_000, "lot")):
         for i in range(n):
             fs.pipe(f"/splits/{name}/f{i:06d}.txt", b"a b\n")
-    few = compile_args(["compile", "examples/wordcount.py", "-i", "memory://splits/ten", "-o", "s3://b/o"])
-    many = compile_args(["compile", "examples/wordcount.py", "-i", "memory://splits/lot", "-o", "s3://b/o"])
+    few = compile_args(["compile", "examples/wordcount.py", "-i", "s3://splits/ten", "-o", "s3://b/o"])
+    many = compile_args(["compile", "examples/wordcount.py", "-i", "s3://splits/lot", "-o", "s3://b/o"])
     assert len(few) == len(many)
     assert few.replace("/ten", "/lot") == many
-    # The fan-out is a count that the split task computes at run time.
-    tasks = checks.spec_of(checks.load(many))["templates"][0]["dag"]["tasks"]
-    count = next(t for t in tasks if t["name"] == "map")["withSequence"]["count"]
-    for m in (10, 100_000):
-        assert int(checks.substitute(count, {"tasks.split.outputs.parameters.count": str(m)})) == m
-    # fs.rm is quadratic in the number of files; drop the keys directly.
     for key in [k for k in fs.store if k.startswith("/splits/")]:
         del fs.store[key]
+
+
+def test_each_task_gets_only_the_values_it_reads() -> None:
+    """A node keeps its inputs in the workflow's status, once per attempt: the long input list rides only where needed."""
+    doc = compile_doc("--param", "n=1")
+    got = {name: [a["name"] for a in t["inputs"]["artifacts"]] for name, t in worker_templates(doc).items()}
+    assert got == {
+        "split": ["input", "output", "work-root"], "map": ["work-root", "param-n"], "shuffle": ["work-root"],
+        "reduce": ["work-root", "param-n"], "commit": ["input", "output", "work-root"], "cleanup": ["work-root"],
+    }  # fmt: skip
+
+
+def test_only_the_split_carries_the_bundle_and_every_task_checks_its_digest() -> None:
+    doc = compile_doc(job="examples/topwords.py")
+    templates = worker_templates(doc)
+    env = {name: {e["name"]: e.get("value") for e in t["container"]["env"]} for name, t in templates.items()}
+    text = env["split"][contract.BUNDLE_ENV]
+    assert all(contract.BUNDLE_ENV not in e for name, e in env.items() if name != "split")
+    import hashlib
+
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    for t in templates.values():
+        args = t["container"]["args"]
+        assert args[args.index("--bundle") + 1] == digest
+    b = bundle.decode(text)
+    assert b.sources == {"topwords.py": (ROOT / "examples/topwords.py").read_bytes()} and b.plan.job.path == "topwords.py"
+    assert "s3://" not in b.plan.to_json()
+    params = {p["name"]: p.get("value") for p in checks.spec_of(doc)["arguments"]["parameters"]}
+    assert contract.BUNDLE_ENV not in json.dumps(params) and params["input"] == "s3://b/in"
 
 
 # -- determinism and the header -------------------------------------------------------
@@ -212,11 +238,11 @@ def test_header_names_the_command_and_cannot_be_escaped() -> None:
     text = compile_args(example_args("topwords", "workflow"))
     first = text.splitlines()[0]
     assert first.startswith("# Generated by mrargo") and "mrargo compile examples/topwords.py" in first and "--param n=20" in first
-    with pytest.raises(PlanError, match="control characters"):
+    with pytest.raises(UsageError, match="control characters"):
         compile_args(["compile", "examples/wordcount.py", "-i", "s3://b/x\nkind: Evil", "-o", "s3://b/o"])
 
 
-# -- user strings ------------------------------------------------------------------------
+# -- user strings and options ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -230,7 +256,7 @@ def test_header_names_the_command_and_cannot_be_escaped() -> None:
     ],
 )
 def test_strings_argo_or_kubernetes_would_expand_are_refused(argv: list[str]) -> None:
-    with pytest.raises(PlanError, match=r"'\{\{'|'\$\('"):
+    with pytest.raises(UsageError, match=r"'\{\{'|'\$\('"):
         compile_args(["compile", "examples/wordcount.py", *argv])
 
 
@@ -240,19 +266,40 @@ def test_dollar_strings_reach_the_worker_only_as_file_data() -> None:
     spec = checks.spec_of(doc)
     values = {p["name"]: p.get("value") for p in spec["arguments"]["parameters"]}
     assert values["param-x"] == hostile and hostile in values["input"]
-    for t in worker_templates(doc):
+    for name, t in worker_templates(doc).items():
         c = t["container"]
         for s in checks._strings([c["command"], c["args"], c.get("env", [])]):
-            assert "$(" not in s and "s3://" not in s, (t["name"], s)
+            assert "$(" not in s and "s3://" not in s, (name, s)
         for a in t["inputs"]["artifacts"]:
             assert a["raw"]["data"] == f"{{{{workflow.parameters.{a['name']}}}}}"
+            assert a["path"].startswith(contract.VALUES_DIR + "/")
     text = compile_args(["compile", "examples/wordcount.py", "-i", "s3://b/in", "-o", "s3://b/out", "--param", f"x={hostile}"])
     assert text.count(hostile) == 2  # the parameter's default and the header comment
 
 
-def test_local_paths_are_refused_because_pods_cannot_read_them() -> None:
-    with pytest.raises(PlanError, match="local path, which pods cannot read"):
+def test_local_paths_and_schemes_the_image_cannot_read_are_refused() -> None:
+    with pytest.raises(UsageError, match="local path, which pods cannot read"):
         compile_args(["compile", "examples/wordcount.py", "-i", "data/", "-o", "s3://b/o"])
+    with pytest.raises(UsageError, match="the stock worker image reads s3://, s3a:// only; for gs:// build an image"):
+        compile_args(["compile", "examples/wordcount.py", "-i", "gs://b/in", "-o", "gs://b/o", "--image", GOLDEN_IMAGE])
+    compile_args(["compile", "examples/wordcount.py", "-i", "gs://b/in", "-o", "gs://b/o", "--image", "team/worker-gcs:1"])
+
+
+def test_a_work_root_is_known_at_compile_time() -> None:
+    """Without -o, where runs keep their data must be said: a bucket lifecycle rule applies to it."""
+    with pytest.raises(UsageError, match="no work root: pass --work-root URL"):
+        compile_args(["compile", "examples/wordcount.py"])
+    params = {p["name"]: p for p in checks.spec_of(compile_doc())["arguments"]["parameters"]}
+    assert params["work-root"]["value"] == "s3://b/_mrargo-work"
+
+
+def test_compile_needs_an_image_it_can_vouch_for() -> None:
+    from mrargo.cli import build_parser
+    from mrargo.cli.compile import compile_args as compile_parsed
+
+    args = build_parser("compile").parse_args(["compile", str(ROOT / "examples/wordcount.py"), "-o", "s3://b/o"])
+    with pytest.raises(UsageError, match="not a published release.*mrargo image build"):
+        compile_parsed(args)
 
 
 @pytest.mark.parametrize(
@@ -260,8 +307,16 @@ def test_local_paths_are_refused_because_pods_cannot_read_them() -> None:
     [("--name", "Word_Count"), ("--name", "x" * 58), ("--namespace", "jobs-"), ("--service-account", "A..b"), ("--s3-secret", "UPPER")],
 )
 def test_kubernetes_names_must_be_dns_1123(flag: str, value: str) -> None:
-    with pytest.raises(PlanError, match="DNS-1123"):
+    with pytest.raises(UsageError, match="DNS-1123"):
         compile_doc(flag, value)
+
+
+def test_name_limits_are_per_kind() -> None:
+    """A cron run is named NAME-<unix time>, so Argo allows 52 characters for a CronWorkflow (validate.go)."""
+    compile_doc("--kind", "template", "--name", "x" * 63)
+    with pytest.raises(UsageError, match="at most 52"):
+        compile_doc("--kind", "cron", "--schedule", "@daily", "--name", "x" * 53)
+    compile_doc("--kind", "cron", "--schedule", "@daily", "--name", "x" * 52)
 
 
 def test_default_name_is_derived_from_the_job_file(tmp_path: Path) -> None:
@@ -273,45 +328,59 @@ def test_default_name_is_derived_from_the_job_file(tmp_path: Path) -> None:
 # -- retries, limits, safety -----------------------------------------------------------
 
 
-def test_worker_templates_are_hardened_and_retry_only_infrastructure_failures() -> None:
+def test_pods_run_as_a_user_that_argo_own_containers_inherit() -> None:
+    """Argo's init and wait containers take the pod's securityContext; its stock executor image runs as root."""
+    spec = checks.spec_of(compile_doc())
+    assert spec["securityContext"] == {
+        "runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"},
+    }  # fmt: skip
+
+
+def test_worker_templates_are_hardened_and_retry_only_what_may_pass() -> None:
     doc = compile_doc("--timeout", "900", "--cpu", "map=2", "--memory", "reduce=3Gi")
     templates = worker_templates(doc)
-    assert {t["name"] for t in templates} == {"split", "map", "shuffle", "reduce", "commit", "cleanup"}
-    for t in templates:
+    assert set(templates) == {"split", "map", "shuffle", "reduce", "commit", "cleanup"}
+    for t in templates.values():
         r = t["retryStrategy"]
-        assert r["expression"] == 'lastRetry.exitCode != "3"' and r["retryPolicy"] == "Always" and r["limit"] == 3
-        assert r["backoff"]["duration"] == "10s"
+        assert r["expression"] == 'lastRetry.exitCode != "3"' and r["retryPolicy"] == "Always" and r["limit"] == 2
+        assert r["backoff"] == {"duration": "10s", "factor": 2, "cap": "5m"}  # no maxDuration: it would cut a long task's retry
         assert t["activeDeadlineSeconds"] == 900
-        sc = t["container"]["securityContext"]
+        c = t["container"]
+        sc = c["securityContext"]
         assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and sc["allowPrivilegeEscalation"] is False
         assert sc["capabilities"]["drop"] == ["ALL"] and sc["seccompProfile"]["type"] == "RuntimeDefault"
-        assert t["container"]["volumeMounts"] == [{"name": "scratch", "mountPath": "/tmp"}]
+        assert c["volumeMounts"] == [{"name": "scratch", "mountPath": "/tmp"}, {"name": "values", "mountPath": "/mrargo/values"}]
+        assert c["imagePullPolicy"] == "IfNotPresent" and c["image"] == "mrargo/worker:test"
         assert t["metadata"]["labels"]["mrargo.io/job"] == "wordcount"
-        res = t["container"]["resources"]
+        res = c["resources"]
         assert res["requests"]["memory"] == res["limits"]["memory"]
-    by = {t["name"]: t for t in templates}
-    assert by["map"]["container"]["resources"]["requests"]["cpu"] == "2"
-    assert by["reduce"]["container"]["resources"]["limits"]["memory"] == "3Gi"
-    assert by["map"]["metadata"]["labels"]["mrargo.io/step"] == "{{inputs.parameters.step}}"
+    assert templates["map"]["container"]["resources"]["requests"]["cpu"] == "2"
+    assert templates["reduce"]["container"]["resources"]["limits"]["memory"] == "3Gi"
+    assert templates["map"]["metadata"]["labels"]["mrargo.io/step"] == "{{inputs.parameters.step}}"
+    assert "--status" in templates["cleanup"]["container"]["args"]
     spec = checks.spec_of(doc)
-    assert spec["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     assert spec["podGC"] == {"strategy": "OnPodSuccess"} and "secondsAfterSuccess" in spec["ttlStrategy"]
-    assert spec["volumes"] == [{"name": "scratch", "emptyDir": {}}]
-    assert "retryStrategy" not in worker_templates(compile_doc("--retries", "0"))[0]
+    assert spec["volumes"] == [{"name": "scratch", "emptyDir": {}}, {"name": "values", "emptyDir": {}}]
+    assert spec["activeDeadlineSeconds"] == 86400 and spec["parallelism"] == 100 and spec["serviceAccountName"] == "mrargo"
+    assert "retryStrategy" not in worker_templates(compile_doc("--retries", "0"))["map"]
+    unbounded = checks.spec_of(compile_doc("--deadline", "0", "--parallelism", "0"))
+    assert "activeDeadlineSeconds" not in unbounded and "parallelism" not in unbounded
 
 
 def test_credentials_are_secret_references_and_options_land_in_the_spec() -> None:
     doc = compile_doc(
         "--s3-secret", "minio-cred", "--s3-secret-keys", "ak,sk", "--artifact-repository", "repos:minio",
-        "--parallelism", "7", "--keep-intermediate", "--service-account", "runner",
+        "--parallelism", "7", "--keep-intermediate", "--service-account", "runner", "--overwrite",
     )  # fmt: skip
     spec = checks.spec_of(doc)
-    env = {e["name"]: e for e in worker_templates(doc)[0]["container"]["env"]}
+    templates = worker_templates(doc)
+    env = {e["name"]: e for e in templates["map"]["container"]["env"]}
     assert env["AWS_ACCESS_KEY_ID"] == {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "minio-cred", "key": "ak"}}}
     assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "minio-cred", "key": "sk"}
     assert spec["artifactRepositoryRef"] == {"configMap": "repos", "key": "minio"}
     assert spec["parallelism"] == 7 and spec["serviceAccountName"] == "runner"
-    assert "onExit" not in spec and "cleanup" not in {t["name"] for t in spec["templates"]}
+    assert "onExit" not in spec and "cleanup" not in templates
+    assert [n for n, t in templates.items() if "--overwrite" in t["container"]["args"]] == ["split", "commit"]
 
 
 def test_template_and_cron_kinds() -> None:
@@ -320,47 +389,33 @@ def test_template_and_cron_kinds() -> None:
     assert t["spec"]["workflowMetadata"]["labels"] == {"mrargo.io/job": "wordcount"}
     c = compile_doc("--kind", "cron", "--schedule", "0 3 * * *")
     assert c["kind"] == "CronWorkflow" and c["spec"]["schedules"] == ["0 3 * * *"] and c["spec"]["concurrencyPolicy"] == "Forbid"
-    with pytest.raises(PlanError, match="needs --schedule"):
+    with pytest.raises(UsageError, match="needs --schedule"):
         compile_doc("--kind", "cron")
-    with pytest.raises(PlanError, match="not a cron schedule"):
+    with pytest.raises(UsageError, match="not a cron schedule"):
         compile_doc("--kind", "cron", "--schedule", "every day")
 
 
-def test_too_big_a_bundle_asks_for_a_baked_image(tmp_path: Path) -> None:
+def test_too_big_a_bundle_asks_for_an_image_with_the_job(tmp_path: Path) -> None:
     (tmp_path / "big.bin").write_bytes(os.urandom(200_000))
     job = tmp_path / "bigjob.py"
     job.write_text((ROOT / "examples/wordcount.py").read_text() + "    FILES = ['big.bin']\n")
-    with pytest.raises(PlanError, match="--image"):
+    with pytest.raises(UsageError, match="--image IMG --image-has-job"):
         compile_doc(job=str(job))
-    doc = compile_doc("--image", "registry.example.com/team/bigjob:1", job=str(job))
-    params = {p["name"]: p["value"] for p in checks.spec_of(doc)["arguments"]["parameters"]}
-    shipped = bundle.decode(params["mrargo-bundle"])
-    assert shipped.sources == {} and shipped.job_dir == argo.BAKED_JOB_DIR and shipped.plan.job.path == "bigjob.py"
-    assert worker_templates(doc)[0]["container"]["image"] == "registry.example.com/team/bigjob:1"
+    doc = compile_doc("--image", "team/bigjob:1", "--image-has-job", job=str(job))
+    split = worker_templates(doc)["split"]
+    shipped = bundle.decode(next(e["value"] for e in split["container"]["env"] if e["name"] == contract.BUNDLE_ENV))
+    assert shipped.sources == {} and shipped.job_dir == contract.BAKED_JOB_DIR and shipped.plan.job.path == "bigjob.py"
+    assert split["container"]["image"] == "team/bigjob:1"
+    with pytest.raises(UsageError, match="--image-has-job needs --image"):
+        from mrargo.argo.options import CompileOptions, check_options
+        from mrargo.plan import build_plan
+
+        check_options(build_plan(str(job))[0], CompileOptions(image_has_job=True))
 
 
-def test_bundle_carries_the_code_but_no_run_time_values() -> None:
-    doc = compile_doc("--param", "n=3", job="examples/topwords.py")
-    params = {p["name"]: p["value"] for p in checks.spec_of(doc)["arguments"]["parameters"]}
-    b = bundle.decode(params["mrargo-bundle"])
-    assert b.sources == {"topwords.py": (ROOT / "examples/topwords.py").read_bytes()}
-    assert b.plan.job.path == "topwords.py" and b.plan.params == (("n", ""),)
-    assert "s3://" not in json.dumps(b.plan.to_json())
-    assert params["param-n"] == "3" and params["input"] == "s3://b/in"
-
-
-def test_dockerfile_renders_a_non_root_worker_image() -> None:
-    stock = argo.render_dockerfile()
-    assert stock.startswith("# Worker image") and "FROM python:3.11-slim" in stock
-    assert 'pip install "mrargo==' in stock and "USER 10001:10001" in stock and "COPY" not in stock
-    args = build_parser("compile").parse_args(["compile", "x"])  # parser exists; dockerfile args are separate
-    assert args.job == "x"
-    from argparse import ArgumentParser
-
-    p = ArgumentParser()
-    argo.add_dockerfile_arguments(p)
-    baked = argo.dockerfile_from_args(p.parse_args([str(ROOT / "examples/wordcount.py")]))
-    assert 'COPY ["wordcount.py", "/opt/mrargo/job/wordcount.py"]' in baked
+def test_reducers_over_the_task_cap_are_refused() -> None:
+    with pytest.raises(UsageError, match="more than --max-tasks 50"):
+        compile_doc("--reducers", "51", "--max-tasks", "50")
 
 
 def test_cli_writes_yaml_to_stdout_only(capsys: pytest.CaptureFixture[str]) -> None:
@@ -372,11 +427,11 @@ def test_cli_writes_yaml_to_stdout_only(capsys: pytest.CaptureFixture[str]) -> N
         os.chdir(old)
     out, err = capsys.readouterr()
     assert err == "" and out.startswith("# Generated by mrargo") and checks.load(out)["kind"] == "Workflow"
-    assert main(["compile", "examples/none.py", "-i", "s3://b/i", "-o", "s3://b/o"]) == 1
+    assert main(["compile", "examples/none.py", "-i", "s3://b/i", "-o", "s3://b/o", "--image", "x/y:1"]) == 3
     assert capsys.readouterr().err.count("\n") == 1
 
 
-# -- end to end: run the spec's own commands ------------------------------------------------
+# -- end to end: the spec runs, on mrargo's own spec runner -------------------------------
 
 
 def _local_run(job: str, inputs: str, out: Path, *extra: str) -> None:
@@ -393,6 +448,10 @@ def _success(path: Path) -> dict[str, Any]:
     return summary
 
 
+def _quiet() -> RunSpecOptions:
+    return RunSpecOptions(scheduler=SpecOptions(progress=False, backoff=False))
+
+
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_compiled_spec_runs_and_matches_mrargo_run(name: str, tmp_path: Path) -> None:
     data = tmp_path / "in"
@@ -405,16 +464,15 @@ def test_compiled_spec_runs_and_matches_mrargo_run(name: str, tmp_path: Path) ->
     _local_run(job, str(data), tmp_path / "expected", "--split-mb", "1", "--reducers", "3", *EXAMPLES[name])
     text = compile_args(["compile", job, "-i", "s3://x/in", "-o", "s3://x/out", "--split-mb", "1", "--reducers", "3", *EXAMPLES[name]])
     got, work = tmp_path / "got", tmp_path / "work"
-    sim = checks.Simulator(checks.load(text), {"input": str(data), "output": str(got), "work-root": str(work)}, str(tmp_path / "pods"))
-    sim.run()
+    tree = run_spec(checks.load(text), {"input": str(data), "output": str(got), "work-root": str(work)}, _quiet())
+    assert tree.phase == "Succeeded", tree.error_line()
     expected = sorted(p.name for p in (tmp_path / "expected").iterdir())
     assert sorted(p.name for p in got.iterdir()) == expected
     for part in expected:
         if part.startswith("part-"):
             assert (got / part).read_bytes() == (tmp_path / "expected" / part).read_bytes(), part
     assert _success(got) == _success(tmp_path / "expected")
-    assert [argv[3] for argv in sim.pods].count("map") >= 1
-    assert sim.pods[-1][3] == "cleanup" and not (work / "mrargo-test-abcde").exists()
+    assert list(work.iterdir()) == []  # the exit handler removed the run's folder after the success
 
 
 def test_map_only_job_compiles_without_shuffle_and_runs(tmp_path: Path) -> None:
@@ -433,17 +491,19 @@ def test_map_only_job_compiles_without_shuffle_and_runs(tmp_path: Path) -> None:
     doc = checks.load(compile_args(["compile", str(job), "-i", "s3://x/i", "-o", "s3://x/o", "--param", "tag=default"]))
     assert [t["name"] for t in checks.spec_of(doc)["templates"][0]["dag"]["tasks"]] == ["split", "map", "commit"]
     params = {"input": str(tmp_path / "in.txt"), "output": str(tmp_path / "got"), "work-root": str(tmp_path / "w"), "param-tag": hostile}
-    checks.Simulator(doc, params, str(tmp_path / "pods")).run()
+    assert run_spec(doc, params, _quiet()).phase == "Succeeded"
     assert (tmp_path / "got/part-00000").read_bytes() == (tmp_path / "expected/part-00000").read_bytes()
     assert hostile in (tmp_path / "got/part-00000").read_text()
 
 
-def test_compile_without_input_or_output_leaves_them_to_submit_time(tmp_path: Path) -> None:
-    """`mrargo compile job.py | argo submit - -p input=… -p output=…` works."""
-    text = compile_args(["compile", "examples/wordcount.py"])
-    params = {p["name"]: p for p in checks.spec_of(checks.load(text))["arguments"]["parameters"]}
-    assert "value" not in params["input"] and "value" not in params["output"] and "value" not in params["work-root"]
-    path = tmp_path / "noio.yaml"
-    path.write_text(text)
-    proc = subprocess.run(["bash", str(VALIDATOR), str(path)], capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def test_a_failed_run_keeps_its_work_folder_for_a_retry(tmp_path: Path) -> None:
+    """The exit handler cleans up only after a success (argo retry re-runs failed nodes in the same folder)."""
+    (tmp_path / "in.txt").write_text("a\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old").write_text("x")
+    doc = checks.load(compile_args(["compile", "examples/wordcount.py", "-i", "s3://x/i", "-o", "s3://x/o"]))
+    work = tmp_path / "w"
+    params = {"input": str(tmp_path / "in.txt"), "output": str(tmp_path / "out"), "work-root": str(work)}
+    tree = run_spec(doc, params, _quiet())
+    assert tree.phase == "Failed" and "already exists" in tree.error_line()
+    assert [p.name for p in work.iterdir()] == [tree.workflow]  # kept, with the staged bundle

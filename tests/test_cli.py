@@ -20,7 +20,7 @@ def test_no_command_prints_usage_and_fails() -> None:
 
 def test_missing_output_is_one_line(tmp_path) -> None:
     proc = mrargo("run", "examples/wordcount.py", "-i", str(tmp_path), check=False)
-    assert proc.returncode == 1 and proc.stderr.strip() == "mrargo: error: no output given; pass -o PATH"
+    assert proc.returncode == 2 and proc.stderr.strip() == "mrargo: error: no output given; pass -o PATH"
 
 
 def test_unknown_option_is_refused() -> None:

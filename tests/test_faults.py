@@ -17,9 +17,9 @@ import pytest
 from conftest import JOBS, ROOT, mrargo, output_bytes, read_output
 
 from mrargo import local
-from mrargo.build import build_plan
 from mrargo.errors import CorruptDataError
-from mrargo.runtime import layout, tasks
+from mrargo.plan import Options, bind, build_plan
+from mrargo.runtime import layout, reduceside, tasks
 
 
 def write_lines(path: str, n: int, words_per_line: int = 5) -> None:
@@ -76,29 +76,29 @@ def test_partial_writes_are_never_visible(tmp_path, how: str) -> None:
     assert sorted(visible) == sorted([manifest["path"], os.path.join(reduce_dir, "00000.json")])
 
 
-def _plan(inputs: str, tmp_path, **kw: object):
-    plan, job_dir = build_plan("examples/wordcount.py", inputs=[inputs], output=str(tmp_path / "out"), work_dir=str(tmp_path / "work"), options={"split_mb": 1}, **kw)  # type: ignore[arg-type]
-    return plan, job_dir
+def _plan(inputs: str, tmp_path):
+    plan, job_dir = build_plan("examples/wordcount.py", options=Options(split_mb=1))
+    return plan, bind([inputs], str(tmp_path / "out"), str(tmp_path / "work")), job_dir
 
 
 def test_flipped_byte_in_a_map_output_is_caught_and_that_map_runs_again(inputs, tmp_path, monkeypatch, capsys) -> None:
     clean = str(tmp_path / "clean")
     mrargo("run", "examples/wordcount.py", "-i", inputs, "-o", clean, "-q", "--split-mb", "1")
-    plan, job_dir = _plan(inputs, tmp_path)
+    plan, run, job_dir = _plan(inputs, tmp_path)
     real_shuffle = tasks.run_shuffle
     corrupted: list[str] = []
 
-    def corrupting_shuffle(p, step):
+    def corrupting_shuffle(p, r, step):
         if not corrupted:  # after the maps commit, flip one byte of map 1's output
-            path = json.loads(open(layout.manifest_url(p.work_dir, step, "map", 0)).read())["path"]
+            path = json.loads(open(layout.marker_url(r.work_dir, step, "map", 0)).read())["path"]
             data = bytearray(open(path, "rb").read())
             data[len(data) // 2] ^= 0x10
             open(path, "wb").write(bytes(data))
             corrupted.append(path)
-        return real_shuffle(p, step)
+        return real_shuffle(p, r, step)
 
     monkeypatch.setattr(tasks, "run_shuffle", corrupting_shuffle)
-    local.run_plan(plan, local.LocalOptions(workers=2, progress=True), job_dir)
+    local.run_plan(plan, run, local.LocalOptions(workers=2, progress=True), job_dir)
     err = capsys.readouterr().err
     assert f"{corrupted[0]}: checksum mismatch (written by map-1-00000)" in err
     assert "running map 1/" in err
@@ -106,39 +106,39 @@ def test_flipped_byte_in_a_map_output_is_caught_and_that_map_runs_again(inputs, 
 
 
 def test_missing_intermediate_file_is_named_never_an_empty_partition(inputs, tmp_path) -> None:
-    plan, _ = _plan(inputs, tmp_path)
-    m = tasks.run_split(plan, 0)
+    plan, run, _ = _plan(inputs, tmp_path)
+    m = tasks.run_split(plan, run, 0)
     for i in range(m):
-        tasks.run_map(plan, 0, i, layout.new_attempt(), tempfile.mkdtemp())
-    path = json.loads(open(layout.manifest_url(plan.work_dir, 0, "map", 1)).read())["path"]
+        tasks.run_map(plan, run, 0, i, layout.new_attempt(), tempfile.mkdtemp())
+    path = json.loads(open(layout.marker_url(run.work_dir, 0, "map", 1)).read())["path"]
     os.unlink(path)
     with pytest.raises(CorruptDataError, match=f"intermediate file {path} is missing \\(written by map 2/{m} of step 1\\)") as e:
-        tasks.run_shuffle(plan, 0)
+        tasks.run_shuffle(plan, run, 0)
     assert e.value.producer == "map-1-00001"
     # And when it vanishes after the shuffle, the reducer says so too.
-    tasks.run_map(plan, 0, 1, layout.new_attempt(), tempfile.mkdtemp())
-    tasks.run_shuffle(plan, 0)
-    path = json.loads(open(layout.manifest_url(plan.work_dir, 0, "map", 1)).read())["path"]
+    tasks.run_map(plan, run, 0, 1, layout.new_attempt(), tempfile.mkdtemp())
+    tasks.run_shuffle(plan, run, 0)
+    path = json.loads(open(layout.marker_url(run.work_dir, 0, "map", 1)).read())["path"]
     os.unlink(path)
     with pytest.raises(CorruptDataError, match="is missing"):
         for r in range(plan.steps[0].reducers):
-            tasks.run_reduce(plan, 0, r, layout.new_attempt(), tempfile.mkdtemp())
+            reduceside.run_reduce(plan, run, 0, r, layout.new_attempt(), tempfile.mkdtemp())
 
 
 def test_local_executor_recovers_a_missing_map_output(inputs, tmp_path, monkeypatch, capsys) -> None:
-    plan, job_dir = _plan(inputs, tmp_path)
+    plan, run, job_dir = _plan(inputs, tmp_path)
     real_shuffle = tasks.run_shuffle
     removed: list[str] = []
 
-    def losing_shuffle(p, step):
+    def losing_shuffle(p, r, step):
         if not removed:
-            path = json.loads(open(layout.manifest_url(p.work_dir, step, "map", 0)).read())["path"]
+            path = json.loads(open(layout.marker_url(r.work_dir, step, "map", 0)).read())["path"]
             os.unlink(path)
             removed.append(path)
-        return real_shuffle(p, step)
+        return real_shuffle(p, r, step)
 
     monkeypatch.setattr(tasks, "run_shuffle", losing_shuffle)
-    local.run_plan(plan, local.LocalOptions(workers=2), job_dir)
+    local.run_plan(plan, run, local.LocalOptions(workers=2), job_dir)
     assert "is missing (written by map 1/" in capsys.readouterr().err
     clean = str(tmp_path / "clean")
     mrargo("run", "examples/wordcount.py", "-i", inputs, "-o", clean, "-q", "--split-mb", "1")
@@ -147,9 +147,9 @@ def test_local_executor_recovers_a_missing_map_output(inputs, tmp_path, monkeypa
 
 def test_partitioning_is_stable_across_hash_seeds() -> None:
     code = (
-        "from mrargo.api import MapReduce\n"
+        "from mrargo.runtime.mapside import partition_of\n"
         "keys = ['a', 'word', 17, 2.5, None, True, ['x', 1], {'k': [1, 2]}] + [f'w{i}' for i in range(500)]\n"
-        "print([MapReduce().partition(k, 13) for k in keys])\n"
+        "print([partition_of(k, 13) for k in keys])\n"
     )
     results = {
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONHASHSEED=seed), check=True).stdout
@@ -175,7 +175,7 @@ def test_ctrl_c_stops_cleanly_with_nothing_partial(tmp_path) -> None:
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert stderr.strip().splitlines()[-1] == "mrargo: interrupted; nothing was written to the output"
+    assert stderr.strip().splitlines()[-1] == "mrargo: error: interrupted; the tasks were stopped and nothing was written to the output"
     assert not out.exists()
     assert os.listdir(tmp) == []  # scratch and work dir removed, no task left behind
 
@@ -189,7 +189,7 @@ def test_decode_errors_replace_are_counted_end_to_end(tmp_path) -> None:
     fw = json.loads(open(os.path.join(out, "_SUCCESS")).read())["counters"]["mrargo"]
     assert fw["decode errors replaced"] == 2  # two invalid bytes, two replacements
     proc = mrargo("run", "examples/wordcount.py", "-i", str(src), "-o", str(tmp_path / "o2"), check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 3
     # Deterministic, so not retried; one line naming the task, file and offset.
     assert proc.stderr.strip().splitlines()[-1] == (
         f"mrargo: error: map 1/1 of step 1: {src}: invalid UTF-8 at byte 15; fix the file or pass --decode-errors replace|skip"
@@ -206,8 +206,9 @@ def test_truncated_gzip_is_one_error_naming_the_file(tmp_path) -> None:
     data = gzip.compress(b"some words here\n" * 20000)
     (d / "t.txt.gz").write_bytes(data[: len(data) // 2])
     proc = mrargo("run", "examples/wordcount.py", "-i", str(d), "-o", str(tmp_path / "out"), "--retries", "0", check=False)
-    assert proc.returncode == 1
-    assert len(proc.stderr.strip().splitlines()[-1:]) == 1 and f"{d}/t.txt.gz: cannot decompress" in proc.stderr
+    assert proc.returncode == 3
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"mrargo: error: map 1/1 of step 1: {d}/t.txt.gz: cannot decompress") and last.endswith("the file is truncated or corrupt")
     assert not (tmp_path / "out").exists()
 
 

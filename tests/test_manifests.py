@@ -19,9 +19,11 @@ import yaml
 from hera.workflows import models as argo_models
 from kubernetes import client
 
-from mrargo import manifests
-from mrargo.errors import PlanError
-from mrargo.manifests import ManifestOptions
+from mrargo.cli import build_parser
+from mrargo.cli.manifests import manifest_options
+from mrargo.cluster import manifests
+from mrargo.cluster.manifests import ManifestOptions
+from mrargo.errors import UsageError
 
 MODELS: dict[tuple[str, str], Any] = {
     ("v1", "ServiceAccount"): client.V1ServiceAccount,
@@ -222,15 +224,17 @@ HOSTILE = [
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    p = argparse.ArgumentParser()
-    manifests.add_manifests_arguments(p)
-    return p.parse_args(list(argv))
+    return build_parser("manifests").parse_args(["manifests", *argv])
+
+
+def from_args(args: argparse.Namespace) -> str:
+    return manifests.render_manifests(manifest_options(args))
 
 
 @pytest.mark.parametrize(("flag", "value"), HOSTILE)
 def test_hostile_strings_are_refused_with_a_one_line_error(flag: str, value: str) -> None:
-    with pytest.raises(PlanError) as e:
-        manifests.manifests_from_args(parse("--bucket", "logs", flag, value))
+    with pytest.raises(UsageError) as e:
+        from_args(parse("--bucket", "logs", flag, value))
     message = str(e.value)
     assert flag in message and "\n" not in message.replace(repr(value), "")
 
@@ -251,22 +255,22 @@ def test_a_value_that_slips_past_the_checks_still_cannot_inject() -> None:
 
 
 def test_missing_or_conflicting_choices_name_the_fix() -> None:
-    with pytest.raises(PlanError, match="needs --bucket"):
-        manifests.manifests_from_args(parse())
-    with pytest.raises(PlanError, match="--with-minio deploys MinIO"):
-        manifests.manifests_from_args(parse("--with-minio", "--artifact-repository", "gcs", "--bucket", "b-1"))
-    with pytest.raises(PlanError, match="needs --endpoint"):
-        manifests.manifests_from_args(parse("--artifact-repository", "minio"))
-    with pytest.raises(PlanError, match="not gcs"):
-        manifests.manifests_from_args(parse("--artifact-repository", "gcs", "--bucket", "b-1", "--endpoint", "http://x:1"))
+    with pytest.raises(UsageError, match="needs --bucket"):
+        from_args(parse())
+    with pytest.raises(UsageError, match="--with-minio deploys MinIO"):
+        from_args(parse("--with-minio", "--artifact-repository", "gcs", "--bucket", "b-1"))
+    with pytest.raises(UsageError, match="needs --endpoint"):
+        from_args(parse("--artifact-repository", "minio"))
+    with pytest.raises(UsageError, match="not gcs"):
+        from_args(parse("--artifact-repository", "gcs", "--bucket", "b-1", "--endpoint", "http://x:1"))
     with pytest.raises(SystemExit):
         parse("--secret-keys", "only-one")
 
 
 def test_cli_arguments_reach_the_objects_and_output_is_stable() -> None:
     args = parse("--with-minio", "--namespace", "dev", "--secret", "my-cred", "--secret-keys", "user,pass", "--bucket", "data-1")
-    text = manifests.manifests_from_args(args)
-    assert text == manifests.manifests_from_args(args)
+    text = from_args(args)
+    assert text == from_args(args)
     kinds = by_kind(docs_of(text))
     entry = repository_entry(kinds["ConfigMap"])
     assert entry["s3"]["bucket"] == "data-1" and entry["s3"]["secretKeySecret"] == {"name": "my-cred", "key": "pass"}

@@ -46,7 +46,7 @@ def test_existing_s3_output_is_refused(s3_env, tmp_path) -> None:  # noqa: F811
     fs.pipe_file(f"{bucket}/in/a.txt", b"x y\n")
     fs.pipe_file(f"{bucket}/out/keep", b"precious")
     proc = mrargo("run", "examples/wordcount.py", "-i", f"s3://{bucket}/in", "-o", f"s3://{bucket}/out", env=s3_env, check=False)
-    assert proc.returncode == 1 and "already exists" in proc.stderr
+    assert proc.returncode == 3 and "already exists" in proc.stderr
     assert fs.cat_file(f"{bucket}/out/keep") == b"precious"
 
 
@@ -54,5 +54,5 @@ def test_missing_s3_input_is_one_line(s3_env, tmp_path) -> None:  # noqa: F811
     bucket = f"mrargo-{uuid.uuid4().hex[:8]}"
     make_bucket(bucket)
     proc = mrargo("run", "examples/wordcount.py", "-i", f"s3://{bucket}/nothing/*.txt", "-o", str(tmp_path / "o"), env=s3_env, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 3
     assert proc.stderr.strip().splitlines()[-1] == f"mrargo: error: input 's3://{bucket}/nothing/*.txt' matched no files; check the path or glob"

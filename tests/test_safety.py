@@ -50,7 +50,7 @@ def test_every_overlap_is_refused_by_run_before_any_work(data) -> None:
     for inputs, output, says in overlapping(data):
         argv = ["run", "examples/wordcount.py", *(a for i in inputs for a in ("-i", i)), "-o", output, "--overwrite"]
         proc = mrargo(*argv, check=False)
-        assert proc.returncode == 1, (inputs, output, proc.stderr)
+        assert proc.returncode == 3, (inputs, output, proc.stderr)
         assert proc.stderr.count("\n") == 1 and says in proc.stderr and "choose an output outside every input" in proc.stderr
         now = tree(os.path.dirname(data))
         now.pop("link", None)

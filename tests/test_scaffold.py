@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import ast
 import subprocess
 import sys
@@ -11,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from mrargo import scaffold
-from mrargo.errors import PlanError
+from mrargo.cli import build_parser
+from mrargo.cli.init import init_command
+from mrargo.errors import UsageError
 
 
 def init(*argv: str) -> int:
-    p = argparse.ArgumentParser()
-    scaffold.add_init_arguments(p)
-    return scaffold.init_from_args(p.parse_args(list(argv)))
+    return init_command(build_parser("init").parse_args(["init", *argv]))
 
 
 def test_generated_project_test_passes_right_after_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -26,7 +25,7 @@ def test_generated_project_test_passes_right_after_init(tmp_path: Path, capsys: 
     out = capsys.readouterr().out
     assert "WordCount" in out and "next: cd" in out
     assert sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()) == [
-        "Dockerfile", "README.md", "data/sample.txt", "test_word_count.py", "word_count.py",
+        "README.md", "data/sample.txt", "test_word_count.py", "word_count.py",
     ]  # fmt: skip
     # The project's own test, run as its author would: pytest in a fresh process.
     proc = subprocess.run(
@@ -49,10 +48,9 @@ def test_generated_files_fit_together(tmp_path: Path) -> None:
     expected = ast.literal_eval(test.split("EXPECTED = ", 1)[1].split("\n}\n", 1)[0] + "\n}")
     assert expected == scaffold.EXPECTED
     assert (Path(target) / "data/sample.txt").read_text().splitlines() == list(scaffold.SAMPLE)
-    dockerfile = (Path(target) / "Dockerfile").read_text()
-    assert 'COPY ["log_lines.py", "/opt/mrargo/job/log_lines.py"]' in dockerfile and "USER 10001:10001" in dockerfile
     readme = (Path(target) / "README.md").read_text()
-    assert readme.startswith("## LogLines") and "mrargo compile log_lines.py" in readme and "REGISTRY/log-lines:0.1.0" in readme
+    assert readme.startswith("## LogLines") and "mrargo compile log_lines.py" in readme
+    assert "mrargo image build log_lines.py --tag REGISTRY/log-lines:0.1.0" in readme and "--image-has-job" in readme
     assert project.k8s_name == "log-lines"
 
 
@@ -72,18 +70,18 @@ def test_generated_files_fit_together(tmp_path: Path) -> None:
     ],
 )
 def test_bad_names_are_refused_before_anything_is_written(tmp_path: Path, name: str, message: str) -> None:
-    with pytest.raises(PlanError, match=message):
+    with pytest.raises(UsageError, match=message):
         scaffold.write_project(name, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
 def test_existing_non_empty_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine")
-    with pytest.raises(PlanError, match="already exists and is not empty"):
+    with pytest.raises(UsageError, match="already exists and is not empty"):
         scaffold.write_project("word-count", str(tmp_path))
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(PlanError, match="is not a directory"):
+    with pytest.raises(UsageError, match="is not a directory"):
         scaffold.write_project("word-count", str(tmp_path / "afile"))
     empty = tmp_path / "empty"
     empty.mkdir()

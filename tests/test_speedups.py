@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import importlib
 import functools
 import gc
 import json
@@ -26,32 +27,42 @@ from mrargo.errors import EncodeError, UserCodeError
 from mrargo.runtime import codec, mapside, runfile, speedups
 from mrargo.runtime.codec import CodecError
 
+# The C module itself, whether or not this run uses it: CI runs the suite
+# twice, with the C helpers (the default) and with MRARGO_PURE_PYTHON=1,
+# and the tests of the C functions run both times.
+_c = importlib.import_module("mrargo.runtime._speedups")
 C = {
-    (mapside, "group_pairs"): mapside.group_pairs,
-    (mapside, "bucket_pairs"): mapside.bucket_pairs,
-    (mapside, "sort_records"): mapside.sort_records,
-    (runfile, "pack_records"): runfile.pack_records,
-    (runfile, "unpack_records"): runfile.unpack_records,
+    (mapside, "group_pairs"): _c.group_pairs,
+    (mapside, "bucket_pairs"): _c.bucket_pairs,
+    (mapside, "sort_records"): _c.sort_records,
+    (runfile, "pack_records"): _c.pack_records,
+    (runfile, "unpack_records"): _c.unpack_records,
+    (runfile, "merge_runs"): _c.merge_runs,
+    (mapside, "OnesTable"): _c.OnesTable,
 }
-C_LOOP = mapside.group_pairs
+C_LOOP = _c.group_pairs
 
 
-def test_the_c_helpers_are_built_and_used() -> None:
+def test_the_c_helpers_are_built_and_used_unless_pure_python_is_asked_for() -> None:
     # .ci/run installs a compiler; a build without one falls back to Python.
     assert speedups.built(), "mrargo.runtime._speedups was not built: is a C compiler installed?"
-    assert not speedups.PURE
-    assert all(f is not None for f in C.values())
+    used = [getattr(module, name) for module, name in C]
+    if speedups.PURE:
+        assert all(f is None for f in used)
+    else:
+        assert used == list(C.values())
 
 
 @contextlib.contextmanager
 def helpers(use_c: bool) -> Iterator[None]:
-    """The C helpers, or their Python twins."""
+    """The C helpers, or their Python twins; then what the run had before."""
+    saved = {key: getattr(*key) for key in C}
     try:
         for (module, name), f in C.items():
             setattr(module, name, f if use_c else None)
         yield
     finally:
-        for (module, name), f in C.items():
+        for (module, name), f in saved.items():
             setattr(module, name, f)
 
 
@@ -138,7 +149,7 @@ def test_the_c_loop_does_not_leak() -> None:
     words = [f"word{i}" for i in range(2000)]
 
     def once() -> None:
-        ones = speedups.speedup("OnesTable")()
+        ones = _c.OnesTable()
         groups: dict[str, list[Any]] = {}
         taken = [0, 0]
         stream = iter([(w, 1) for w in words] * 20 + [(w, [w]) for w in words] + [(w, 300) for w in words])
@@ -164,7 +175,7 @@ def test_the_c_loop_does_not_leak() -> None:
 
 def test_the_c_loop_checks_its_arguments() -> None:
     assert C_LOOP is not None
-    table = speedups.speedup("OnesTable")
+    table = _c.OnesTable
     with pytest.raises(TypeError):
         C_LOOP({}, {}, iter([]), 10, [0, 0])  # ones must be a OnesTable
     with pytest.raises(TypeError, match="iterator"):
@@ -181,7 +192,7 @@ def test_crc32_is_zlibs() -> None:
     rng = random.Random(7)
     for n in [0, 1, 7, 64, 1000]:
         data = rng.randbytes(n)
-        assert speedups.speedup("crc32")(data) == zlib.crc32(data)
+        assert _c.crc32(data) == zlib.crc32(data)
 
 
 @pytest.mark.parametrize("use_c", [True, False])
@@ -232,7 +243,7 @@ def test_packed_blocks_are_the_same_bytes(records: list[tuple[bytes, bytes]], sp
 
 
 def test_a_record_that_overruns_its_block_is_refused() -> None:
-    unpack = speedups.speedup("unpack_records")
+    unpack = _c.unpack_records
     good = b"\x00\x00\x00\x01\x00\x00\x00\x02kvv"
     assert unpack(good, 1) == [(b"k", b"vv")]
     for n in range(len(good)):
@@ -241,21 +252,21 @@ def test_a_record_that_overruns_its_block_is_refused() -> None:
 
 
 def test_tasks_run_with_task_gc_thresholds_and_restore_them() -> None:
-    from mrargo.runtime import tasks
+    from mrargo.runtime import context
 
     before = gc.get_threshold()
-    seen = tasks._task_gc(gc.get_threshold)()
-    assert seen == tasks.TASK_GC_THRESHOLDS != before
+    seen = context.task_gc(gc.get_threshold)()
+    assert seen == context.TASK_GC_THRESHOLDS != before
     assert gc.get_threshold() == before
     with pytest.raises(ZeroDivisionError):
-        tasks._task_gc(lambda: 1 / 0)()
+        context.task_gc(lambda: 1 / 0)()
     assert gc.get_threshold() == before
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(["", "a", "ab", "x" * 16, "x" * 17, "y" * 40, "é", "éé", "\u4e2d", "\U0001f600", "\ud800"]), st.text(max_size=20)), max_size=3000))
 def test_the_ones_table_counts_like_a_dict(words: list[str]) -> None:
-    table = speedups.speedup("OnesTable")()
+    table = _c.OnesTable()
     for w in words:
         table.add(w)
     table.add("extra", 5)
@@ -270,7 +281,7 @@ def test_the_ones_table_counts_like_a_dict(words: list[str]) -> None:
 
 
 def test_the_ones_table_grows_past_many_keys() -> None:
-    table = speedups.speedup("OnesTable")()
+    table = _c.OnesTable()
     ones, groups, taken = table, {}, [0, 0]
     stream = iter([(f"k{i % 300_000}", 1) for i in range(600_000)])
     while (item := C_LOOP(ones, groups, stream, 100_000, taken)) is not None:
@@ -297,12 +308,12 @@ def test_both_loops_see_the_size_of_big_values(tmp_path) -> None:
 @given(st.lists(st.tuples(st.binary(max_size=6), st.binary(max_size=3)), max_size=300))
 def test_records_sort_as_python_sorts_them(records: list[tuple[bytes, bytes]]) -> None:
     mine = list(records)
-    speedups.speedup("sort_records")(mine)
+    _c.sort_records(mine)
     assert mine == sorted(records)
 
 
 def test_sort_records_refuses_anything_but_byte_pairs() -> None:
-    sort = speedups.speedup("sort_records")
+    sort = _c.sort_records
     for bad in ([(b"a", "b")], [(b"a",)], [[b"a", b"b"]], ((b"a", b"b"),)):
         with pytest.raises(TypeError):
             sort(bad)
@@ -310,7 +321,7 @@ def test_sort_records_refuses_anything_but_byte_pairs() -> None:
 
 # -- the reduce side: merge_runs, decode_value, dumps_text ----------------------
 
-MERGE_RUNS = speedups.speedup("merge_runs")
+MERGE_RUNS = _c.merge_runs
 records_ = st.tuples(st.sampled_from([b"", b"\x05a", b"\x05ab", b"\x05b", b"\x04\x00"]) | st.binary(max_size=4), st.binary(max_size=3))
 
 
@@ -389,7 +400,10 @@ def test_c_output_text_is_the_python_text(x: Any) -> None:
     assert codec.dumps_text(x) == codec._dumps_text(x)
 
 
-def test_the_c_codec_helpers_are_used() -> None:
+def test_the_c_codec_helpers_are_used_unless_pure_python_is_asked_for() -> None:
+    if speedups.PURE:
+        assert codec.decode_value is codec._decode_value and codec.dumps_text is codec._dumps_text
+        return
     assert isinstance(codec.decode_value, functools.partial) and codec.decode_value.args == (codec._decode_value,)
     assert isinstance(codec.dumps_text, functools.partial) and codec.dumps_text.args == (codec._dumps_text,)
     with pytest.raises(CodecError, match="cannot encode"):

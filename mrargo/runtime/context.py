@@ -1,36 +1,48 @@
-"""The job instance a task runs, and how user code errors are reported."""
+"""The job instance a task runs, calls into user code, and how their errors are reported."""
 
 from __future__ import annotations
 
+import functools
+import gc
+import inspect
 import traceback
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
-from mrargo.api import MapReduce, call_all
 from mrargo.errors import MrargoError, UserCodeError
-from mrargo.loader import resolve_class
-from mrargo.plan import Plan
+from mrargo.plan.loader import Counters, counters_of, new_job
+from mrargo.plan.model import Binding, JobPlan
 
-Counters = dict[str, dict[str, int]]
-
-
-def make_job(plan: Plan) -> MapReduce:
-    """Instantiate the job class and give it the run's parameters."""
-    _, cls = resolve_class(plan.job)
-    try:
-        job = cls()
-    except Exception as e:
-        raise UserCodeError(f"{cls.__name__}() raised {type(e).__name__}: {e}", user_traceback=traceback.format_exc()) from e
-    job.params = dict(plan.params)
-    job.input_file = None
-    return job
+__all__ = ["task_gc", "Counters", "counters_of", "hook", "identity_mapper", "make_job", "merge_counters", "run_user", "user_error", "user_method"]
 
 
-def user_counters(job: MapReduce) -> Counters:
-    out: Counters = {}
-    for (group, name), n in job.__dict__.get("_mrargo_counters", {}).items():
-        out.setdefault(group, {})[name] = n
-    return out
+# Cyclic-GC thresholds while a map or reduce task runs.  A task holds
+# hundreds of thousands of live containers (a key's waiting values), and
+# Python's default (700, 10, 10) traverses them over and over: an index
+# task spent 1.98 s combining with the default and 0.48 s with these.
+# Garbage still goes at the latest after 50,000 new containers, so memory
+# stays bounded.
+TASK_GC_THRESHOLDS = (50_000, 20, 20)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def task_gc(fn: F) -> F:
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        saved = gc.get_threshold()
+        gc.set_threshold(*TASK_GC_THRESHOLDS)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.set_threshold(*saved)
+
+    return run  # type: ignore[return-value]
+
+
+def make_job(plan: JobPlan, run: Binding) -> Any:
+    """The job instance with the run's parameters."""
+    return new_job(plan.job, run.params)
 
 
 def merge_counters(into: Counters, more: Counters) -> Counters:
@@ -56,8 +68,37 @@ def run_user(label: str, what: str, fn: Callable[[], Any], where: Callable[[], s
         raise user_error(label, what, e, where()) from e
 
 
-def hook(job: MapReduce, name: str | None) -> Iterable[tuple[Any, Any]]:
+def identity_mapper(key: Any, value: Any) -> Iterator[tuple[Any, Any]]:
+    yield key, value
+
+
+def user_method(job: Any, name: str, label: str) -> Callable[..., Iterable[Any]]:
+    """The job's mapper, combiner or reducer, ready for the hot loops.
+
+    A generator function always returns a generator, so it is used as it
+    is.  Anything else (a plain method returning a list, or by mistake
+    None) is checked on every call: None is a clear error that no retry
+    will fix, not "'NoneType' object is not iterable".
+    """
+    fn = getattr(job, name)
+    if inspect.isgeneratorfunction(fn):
+        return fn  # type: ignore[no-any-return]
+
+    def checked(*args: Any) -> Iterable[Any]:
+        out = fn(*args)
+        if out is None:
+            raise UserCodeError(
+                f"{label}: {name} must yield (key, value) pairs; it returned None (write `yield key, value`, not `return`)",
+                retry=False,
+            )
+        return out  # type: ignore[no-any-return]
+
+    return checked
+
+
+def hook(job: Any, name: str | None) -> Iterable[tuple[Any, Any]]:
     """Call an init/final hook by name; a hook may yield pairs or return None."""
     if name is None:
         return ()
-    return list(call_all(getattr(job, name)()))
+    out = getattr(job, name)()
+    return () if out is None else list(out)

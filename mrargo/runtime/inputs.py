@@ -40,8 +40,20 @@ class Piece:
         return Piece(str(v[0]), int(v[1]), int(v[2]), str(v[3]), int(v[4]), str(v[5]))
 
 
-def plan_splits(files: list[store.FileInfo], input_format: str, split_bytes: int) -> list[list[Piece]]:
-    """Cut inputs into splits of about ``split_bytes``; group small files."""
+def plan_splits(files: list[store.FileInfo], input_format: str, split_bytes: int, max_splits: int = 0) -> list[list[Piece]]:
+    """Cut inputs into splits of about ``split_bytes``, grouping small files; at most ``max_splits`` of them.
+
+    Over the cap, the splits grow (in proportion, then step by step) until
+    they fit; a file is never cut finer because of it.
+    """
+    splits = _cut(files, input_format, split_bytes)
+    while max_splits and len(splits) > max_splits:
+        split_bytes = max(split_bytes + 1, split_bytes * len(splits) // max_splits)
+        splits = _cut(files, input_format, split_bytes)
+    return splits
+
+
+def _cut(files: list[store.FileInfo], input_format: str, split_bytes: int) -> list[list[Piece]]:
     splits: list[list[Piece]] = []
     group: list[Piece] = []
     group_bytes = 0

@@ -1,17 +1,19 @@
 """Task identities and where each task's files live in the work directory.
 
-    {work}/step-1/splits.json                   split manifest
+    {work}/bundle.mrargo                        the job bundle (Argo runs only)
+    {work}/step-1/splits.json                   split list
     {work}/step-1/map/00003.<attempt>.run       map output (attempt-unique)
-    {work}/step-1/map/00003.json                map manifest: the commit marker
+    {work}/step-1/map/00003.json                map commit marker
     {work}/step-1/shuffle.json                  step summary (counts, counters)
     {work}/step-1/shuffle/00002.json            reducer 2's segments
     {work}/step-1/reduce/00002.<attempt>.part   reduce output (attempt-unique)
-    {work}/step-1/reduce/00002.json             reduce manifest
+    {work}/step-1/reduce/00002.json             reduce commit marker
 
 A task's data files carry its attempt id and are only ever read through its
-manifest, which is written last, in one atomic put.  A failed or killed
+commit marker (a small JSON document naming them, with their counts and
+counters), which is written last, in one atomic put.  A failed or killed
 attempt's files are therefore never read, even when a retry reuses the key
-of the manifest.
+of the marker.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 from mrargo import store
 from mrargo.errors import CorruptDataError
 
-KINDS = ("split", "map", "shuffle", "reduce", "commit")
+TASK_KINDS = ("split", "map", "shuffle", "reduce", "commit")
+FRAMEWORK = "mrargo"  # the counter group of mrargo's own counters
 
 
 @dataclass(frozen=True, order=True)
@@ -81,7 +84,7 @@ def data_url(work: str, step: int, kind: str, index: int, attempt: str, ext: str
     return store.join(step_dir(work, step), kind, f"{index:05d}.{attempt}.{ext}")
 
 
-def manifest_url(work: str, step: int, kind: str, index: int) -> str:
+def marker_url(work: str, step: int, kind: str, index: int) -> str:
     return store.join(step_dir(work, step), kind, f"{index:05d}.json")
 
 
@@ -98,7 +101,7 @@ def write_json(url: str, obj: Any) -> None:
 
 
 def read_json(url: str, what: str, producer: str) -> Any:
-    """Read a manifest; a missing or unparsable one names its producer."""
+    """Read a commit marker or split list; a missing or unparsable one names its producer."""
     try:
         data = store.get_bytes(url)
     except FileNotFoundError:

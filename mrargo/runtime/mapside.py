@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import reprlib
 import sys
 import tempfile
 import zlib
@@ -50,21 +51,49 @@ _CHUNK = 4096
 _STR_TAG = b"\x05"
 
 
+def partition_of(key: Any, n: int) -> int:
+    """The reducer of ``key`` among ``n`` when the job has no ``partition``: crc32 of its encoding, never hash().
+
+    The loops below inline this (and bucket_pairs does it in C) for speed.
+    """
+    return zlib.crc32(codec.encode_key(key)) % n
+
+
 def _passthrough(_: Any, pairs: Iterable[tuple[Any, Any]]) -> Iterable[tuple[Any, Any]]:
     return pairs
+
+
+class NotAPair(TypeError):
+    """User code yielded something that is not a (key, value) pair."""
+
+
+def as_pair(item: Any) -> tuple[Any, Any]:
+    """A yielded item that is not a tuple, as a pair: a list of two is one; a str or bytes never is.
+
+    ``yield "go"`` would otherwise unpack into the key "g" and the value "o".
+    """
+    if not isinstance(item, (str, bytes, bytearray)):
+        try:
+            k, v = item
+            return k, v
+        except (TypeError, ValueError):
+            pass
+    raise NotAPair(f"must yield (key, value) pairs, got {type(item).__name__} {reprlib.repr(item)}")
 
 
 @contextlib.contextmanager
 def encoding_errors(label: str) -> Iterator[None]:
     """Name the task in encoding errors, and in a non-pair yielded by user code.
 
-    A TypeError or ValueError raised by the caller's own ``for k, v in``
+    A TypeError or ValueError raised by the caller's own ``k, v = pair``
     unpacking (its frame is the last in the traceback) means user code
     yielded something that is not a pair; one raised deeper is the user's.
     """
     try:
         yield
     except codec.CodecError as e:
+        raise EncodeError(f"{label}: {e}") from None
+    except NotAPair as e:
         raise EncodeError(f"{label}: {e}") from None
     except (TypeError, ValueError) as e:
         tb = e.__traceback__
@@ -145,7 +174,10 @@ class MapOutput:
         size, limit, n = self.size, self.limit, 0
         try:
             for key, value in records:
-                for k, v in mapper(key, value):
+                for pair in mapper(key, value):
+                    if type(pair) is not tuple:
+                        pair = as_pair(pair)
+                    k, v = pair
                     kb = _STR_TAG + k.encode("utf-8", "surrogatepass") if type(k) is str else encode_key(k)
                     vb = encode_value(v)
                     if partitioner is not None:
@@ -177,6 +209,8 @@ class MapOutput:
         try:
             for key, value in records:
                 for pair in mapper(key, value):
+                    if type(pair) is not tuple:
+                        pair = as_pair(pair)
                     k, v = pair
                     if type(k) is str and type(v) is int and v == 1:
                         ones[k] = get(k, 0) + 1
@@ -222,6 +256,8 @@ class MapOutput:
 
     def _group_one(self, pair: Any) -> bool:
         """Take one pair into the tables (the slow path of both loops); True if its value waits in groups."""
+        if type(pair) is not tuple:
+            pair = as_pair(pair)
         k, v = pair
         if type(k) is str:
             if type(v) is int and v == 1:
@@ -390,9 +426,14 @@ class MapOutput:
     def _encoded(self, pairs: list[tuple[Any, Any]], start: int, end: int) -> list[tuple[bytes, bytes, Any]]:
         ek, ev = codec.encode_key, self.encode_value
         try:
-            return [(_STR_TAG + k.encode("utf-8", "surrogatepass") if type(k) is str else ek(k), ev(v), k) for k, v in pairs[start:end]]
+            return [
+                (_STR_TAG + k.encode("utf-8", "surrogatepass") if type(k) is str else ek(k), ev(v), k)
+                for k, v in (p if type(p) is tuple else as_pair(p) for p in pairs[start:end])
+            ]
         except codec.CodecError as e:
             raise EncodeError(f"{self.label}: {e}") from None
+        except NotAPair as e:
+            raise EncodeError(f"{self.label}: the combiner {e}") from None
         except (TypeError, ValueError) as e:
             raise EncodeError(f"{self.label}: the combiner must yield (key, value) pairs: {e}") from None
 

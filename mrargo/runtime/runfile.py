@@ -6,7 +6,7 @@ A run file is a sequence of blocks.  Each block is
 
 and the payload is records ``u32 klen | u32 vlen | key | value``.  A file
 holds one segment per partition, one after another; the writer returns each
-segment's byte range and record count, which the task's manifest records.
+segment's byte range and record count, which the task's commit marker records.
 A reader checks every block's checksum and the segment's record count, so a
 flipped byte, a truncated object or a missing file is an error that names
 the file and the task that wrote it, never a silently short partition.

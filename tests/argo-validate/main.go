@@ -134,9 +134,30 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout))
 }
 
+// usage: argo-validate [--submit] [-p NAME=VALUE]... FILE...
+//
+// Without --submit, files are validated as `argo lint` does.  With it, a
+// Workflow is validated as `argo submit` and the controller do (no
+// parameter may lack a value), after -p values are applied the way
+// `argo submit -p` applies them.
 func run(args []string, out io.Writer) int {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(os.Stderr, "usage: argo-validate FILE...")
+	submit := false
+	params := map[string]string{}
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch {
+		case args[0] == "--submit":
+			submit = true
+			args = args[1:]
+		case args[0] == "-p" && len(args) > 1 && strings.Contains(args[1], "="):
+			kv := strings.SplitN(args[1], "=", 2)
+			params[kv[0]] = kv[1]
+			args = args[2:]
+		default:
+			args = nil
+		}
+	}
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: argo-validate [--submit] [-p NAME=VALUE]... FILE...")
 		return 2
 	}
 
@@ -193,12 +214,18 @@ func run(args []string, out io.Writer) int {
 		return wftGetter{namespace: namespace, byName: wfts[namespace]}
 	}
 
-	// Pass 2: validate with the options `argo lint` uses.
-	opts := validate.ValidateOpts{Lint: true}
+	// Pass 2: validate with the options `argo lint` uses, or those of a submit.
+	opts := validate.ValidateOpts{Lint: !submit}
 	for _, d := range docs {
 		var err error
 		switch v := d.obj.(type) {
 		case *wfv1.Workflow:
+			for i, p := range v.Spec.Arguments.Parameters {
+				if value, ok := params[p.Name]; ok {
+					v.Spec.Arguments.Parameters[i].Value = wfv1.AnyStringPtr(value)
+					v.Spec.Arguments.Parameters[i].ValueFrom = nil
+				}
+			}
 			err = validate.ValidateWorkflow(ctx, getterFor(v.Namespace), cwfts, v, nil, opts)
 		case *wfv1.WorkflowTemplate:
 			err = validate.ValidateWorkflowTemplate(ctx, getterFor(v.Namespace), cwfts, v, nil, opts)

@@ -1,0 +1,160 @@
+"""The job plan and the run binding: frozen, JSON-serialisable, validated once.
+
+A ``JobPlan`` is what a job *is*: its steps (methods by name), input format,
+sort and partition choices, side files and tuning options.  It is the same
+for every run, so a compiled spec carries it in its bundle.  A ``Binding``
+is where one run reads and writes: inputs, output, work folder, the job's
+parameters and whether to overwrite.  Backends take both; compile takes a
+plan alone, plus whatever defaults the user gave.
+
+Step methods are recorded by name, and tasks look them up again on the job
+class, so a plan never holds code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from mrargo.api import INPUT_FORMATS
+from mrargo.errors import PlanError, UsageError
+
+PLAN_VERSION = 2
+DECODE_ERRORS = ("strict", "replace", "skip")
+# Retries of a failed task, for every backend: `mrargo run` and the
+# retryStrategy of a compiled spec.
+DEFAULT_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """Where the job class lives: a file path or an importable module."""
+
+    class_name: str
+    path: str = ""  # absolute path of the job's .py file (a file name inside a bundle)
+    module: str = ""  # or a module name, for "module:Class"
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One step: the names of its methods and its reducer count (0 = map-only)."""
+
+    reducers: int
+    mapper: str | None = None
+    combiner: str | None = None
+    reducer: str | None = None
+    mapper_init: str | None = None
+    mapper_final: str | None = None
+    combiner_init: str | None = None
+    combiner_final: str | None = None
+    reducer_init: str | None = None
+    reducer_final: str | None = None
+
+    @property
+    def map_only(self) -> bool:
+        return self.reducer is None
+
+
+@dataclass(frozen=True)
+class Options:
+    """Tuning and failure-policy knobs, with the defaults users get."""
+
+    # 100 MB (Hadoop's io.sort.mb), not 64: an inverted index's 32 MB map
+    # task keeps ~60 MB of (word, [file]) values waiting, which then fits.
+    # 500 MB index: 48.5 -> 34.9 s, peak RSS 230 -> 208 MiB (fewer spills).
+    sort_buffer_mb: int = 100
+    # 32 MB.  64 MB made word count faster (32.3 -> 25.5 s on 500 MB) but
+    # kept twice the index's values waiting: 293 MiB peak with a 100 MB
+    # buffer, or spills and 49.8 s with a 64 MB one.
+    split_mb: int = 32
+    max_record_mb: int = 64
+    merge_fan_in: int = 64
+    max_bad_records: int = 0
+    decode_errors: str = "strict"
+    # The most map tasks a step may have: splits grow to stay under it.  On
+    # Argo every task adds nodes to the workflow object, which must fit in
+    # 1 MiB (tests/test_argo_scale.py measures it); reducers are capped too.
+    max_tasks: int = 5_000
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """Everything about a job that does not change from run to run."""
+
+    job: JobRef
+    steps: tuple[StepPlan, ...]
+    input_format: str = "lines"
+    sort_values: bool = False
+    custom_partition: bool = False
+    files: tuple[str, ...] = ()
+    options: Options = field(default_factory=Options)
+    version: int = PLAN_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @staticmethod
+    def from_json(text: str) -> JobPlan:
+        try:
+            d = json.loads(text)
+            if d.get("version") != PLAN_VERSION:
+                raise PlanError(f"plan version {d.get('version')!r} is not {PLAN_VERSION}; recompile the job with this mrargo")
+            plan = JobPlan(
+                job=JobRef(**d["job"]),
+                steps=tuple(StepPlan(**s) for s in d["steps"]),
+                input_format=d["input_format"],
+                sort_values=d["sort_values"],
+                custom_partition=d["custom_partition"],
+                files=tuple(d["files"]),
+                options=Options(**d["options"]),
+            )
+        except PlanError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise PlanError(f"the plan is not valid JSON for this mrargo version ({e}); recompile the job") from None
+        validate_plan(plan)
+        return plan
+
+    def step_label(self, step: int) -> str:
+        return f"step {step + 1}/{len(self.steps)}"
+
+    def with_(self, **changes: Any) -> JobPlan:
+        plan = replace(self, **changes)
+        validate_plan(plan)
+        return plan
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Where one run reads and writes.  URLs are normalised (see plan.build.bind)."""
+
+    inputs: tuple[str, ...]
+    output: str
+    work_dir: str  # this run's own folder: every task of the run shares it
+    params: tuple[tuple[str, str], ...] = ()
+    overwrite: bool = False
+
+
+def validate_plan(plan: JobPlan) -> None:
+    if not plan.steps:
+        raise PlanError("the plan has no steps")
+    if plan.input_format not in INPUT_FORMATS:
+        raise PlanError(f"INPUT_FORMAT {plan.input_format!r} is not one of {', '.join(INPUT_FORMATS)}")
+    for i, s in enumerate(plan.steps):
+        if s.reducer is not None and not 1 <= s.reducers <= 100_000:
+            raise PlanError(f"step {i + 1} reducers must be between 1 and 100000, got {s.reducers}")
+    # The options are flags of run and compile: a bad one is a usage error.
+    o = plan.options
+    for name in ("sort_buffer_mb", "split_mb", "max_record_mb", "max_tasks"):
+        if getattr(o, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(o, name)}")
+    if o.merge_fan_in < 2:
+        raise UsageError(f"merge fan-in must be at least 2, got {o.merge_fan_in}")
+    if o.max_bad_records < 0:
+        raise UsageError(f"--max-bad-records must be 0 or more, got {o.max_bad_records}")
+    if o.decode_errors not in DECODE_ERRORS:
+        raise UsageError(f"--decode-errors must be one of {', '.join(DECODE_ERRORS)}, got {o.decode_errors!r}")
+    for f in plan.files:
+        if f.startswith("/") or ".." in f.replace("\\", "/").split("/"):
+            raise PlanError(f"FILES entry {f!r} must be a path inside the job's folder, without '..'")

@@ -1,0 +1,82 @@
+"""Writing a task's pairs: output text (``json TAB json`` lines) for the last step, run files before it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, BinaryIO
+
+from mrargo.runtime import codec
+from mrargo.runtime.mapside import as_pair, encoding_errors
+from mrargo.runtime.runfile import RunWriter
+
+MB = 1 << 20
+
+
+def bump(c: dict[str, int], name: str, n: int = 1) -> None:
+    c[name] = c.get(name, 0) + n
+
+
+class OutputWriter:
+    """Writes pairs as output text or as one segment of a run file."""
+
+    def __init__(self, f: BinaryIO, *, text: bool, counters: dict[str, int], label: str, name: str = "map output records") -> None:
+        self.f = f
+        self.label = label
+        self.text = text
+        self.counters = counters
+        self.name = name
+        self.records = 0
+        self.bytes = 0
+        self.buf: list[str] = []
+        self.buf_len = 0
+        self.run = None if text else RunWriter(f)
+
+    def map_records(self, records: Iterable[tuple[Any, Any]], mapper: Any) -> None:
+        for k, v in records:
+            self.add_from(mapper(k, v))
+
+    def add_from(self, pairs: Iterable[tuple[Any, Any]]) -> None:
+        with encoding_errors(self.label):
+            self._write_pairs(pairs)
+
+    def _write_pairs(self, pairs: Iterable[tuple[Any, Any]]) -> None:
+        dumps = codec.dumps_text
+        n = 0
+        try:
+            if self.run is not None:
+                write, ek, ev = self.run.write, codec.encode_key, codec.encode_value
+                for pair in pairs:
+                    if type(pair) is not tuple:
+                        pair = as_pair(pair)
+                    k, v = pair
+                    write(ek(k), ev(v))
+                    n += 1
+                return
+            buf = self.buf
+            for pair in pairs:
+                if type(pair) is not tuple:
+                    pair = as_pair(pair)
+                k, v = pair
+                line = f"{dumps(k)}\t{dumps(v)}\n"
+                buf.append(line)
+                self.buf_len += len(line)
+                n += 1
+                if self.buf_len > MB:
+                    self._flush()
+        finally:
+            self.records += n
+            bump(self.counters, self.name, n)
+
+    def _flush(self) -> None:
+        data = codec.output_bytes("".join(self.buf))
+        self.f.write(data)
+        self.bytes += len(data)
+        self.buf.clear()
+        self.buf_len = 0
+
+    def close(self) -> None:
+        if self.run is not None:
+            _, end, _ = self.run.end_segment()
+            self.bytes = end
+        else:
+            self._flush()
