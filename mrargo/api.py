@@ -30,6 +30,7 @@ Method = Callable[..., Any]
 METHODS = ("mapper", "combiner", "reducer")
 HOOKS = ("mapper_init", "mapper_final", "combiner_init", "combiner_final", "reducer_init", "reducer_final")
 INPUT_FORMATS = ("lines", "files", "jsonl")
+OUTPUT_FORMATS = ("json", "raw")
 # Where increment_counter keeps a task's counts; the runtime reads them
 # through mrargo.plan.loader.counters_of.
 COUNTERS_ATTR = "_mrargo_counters"
@@ -63,8 +64,11 @@ class MapReduce:
     - ``INPUT_FORMAT``: ``"lines"`` (key None, value a line without its
       newline), ``"files"`` (key the file URL, value its whole text) or
       ``"jsonl"`` (key None, value the parsed JSON of each line).
-    - ``REDUCERS``: partitions per step (``--reducers``).  The output is
-      one ``part-NNNNN`` file per partition.
+    - ``OUTPUT_FORMAT``: ``"json"`` (each line ``json(key) TAB json(value)``)
+      or ``"raw"`` (each value, a str, as a line of its own; keys are dropped),
+      for output that other tools read as plain text.
+    - ``REDUCERS``: partitions per step (``--reducers``; 0 makes the job
+      map-only).  The output is one ``part-NNNNN`` file per partition.
     - ``SORT_VALUES``: a reducer's values arrive sorted by the key order.
     - ``FILES``: side files, relative to the job file, that tasks can open
       by name.
@@ -76,6 +80,7 @@ class MapReduce:
     """
 
     INPUT_FORMAT: ClassVar[str] = "lines"
+    OUTPUT_FORMAT: ClassVar[str] = "json"
     REDUCERS: ClassVar[int] = 4
     SORT_VALUES: ClassVar[bool] = False
     FILES: ClassVar[list[str]] = []

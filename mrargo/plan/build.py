@@ -40,6 +40,7 @@ def build_plan(job: JobLike, *, reducers: int | None = None, options: Options | 
         job=ref,
         steps=step_plans(instance, reducers),
         input_format=cls.INPUT_FORMAT,
+        output_format=cls.OUTPUT_FORMAT,
         sort_values=bool(cls.SORT_VALUES),
         custom_partition=callable(getattr(cls, "partition", None)),
         files=tuple(cls.FILES),
@@ -119,6 +120,10 @@ def step_plans(job: MapReduce, reducers: int | None = None) -> tuple[StepPlan, .
         if names["mapper"] is None and names["reducer"] is None:
             raise JobDefinitionError(f"{cls} step {i + 1} has neither a mapper nor a reducer; give it at least one")
         n = step.reducers if step.reducers is not None else (reducers if reducers is not None else type(job).REDUCERS)
+        if n == 0:
+            # No reducers, as in Hadoop: the step is map-only, and its
+            # combiner and reducer are not run.
+            names.update(combiner=None, reducer=None, combiner_init=None, combiner_final=None, reducer_init=None, reducer_final=None)
         if names["reducer"] is None:
             n = 0
         out.append(StepPlan(reducers=n, **names))

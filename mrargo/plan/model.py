@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from mrargo.api import INPUT_FORMATS
+from mrargo.api import INPUT_FORMATS, OUTPUT_FORMATS
 from mrargo.errors import PlanError, UsageError
 
 PLAN_VERSION = 2
@@ -85,6 +85,7 @@ class JobPlan:
     job: JobRef
     steps: tuple[StepPlan, ...]
     input_format: str = "lines"
+    output_format: str = "json"
     sort_values: bool = False
     custom_partition: bool = False
     files: tuple[str, ...] = ()
@@ -104,6 +105,7 @@ class JobPlan:
                 job=JobRef(**d["job"]),
                 steps=tuple(StepPlan(**s) for s in d["steps"]),
                 input_format=d["input_format"],
+                output_format=d["output_format"],
                 sort_values=d["sort_values"],
                 custom_partition=d["custom_partition"],
                 files=tuple(d["files"]),
@@ -141,6 +143,8 @@ def validate_plan(plan: JobPlan) -> None:
         raise PlanError("the plan has no steps")
     if plan.input_format not in INPUT_FORMATS:
         raise PlanError(f"INPUT_FORMAT {plan.input_format!r} is not one of {', '.join(INPUT_FORMATS)}")
+    if plan.output_format not in OUTPUT_FORMATS:
+        raise PlanError(f"OUTPUT_FORMAT {plan.output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}")
     for i, s in enumerate(plan.steps):
         if s.reducer is not None and not 1 <= s.reducers <= 100_000:
             raise PlanError(f"step {i + 1} reducers must be between 1 and 100000, got {s.reducers}")

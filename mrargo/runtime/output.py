@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
+from mrargo.errors import EncodeError
 from mrargo.runtime import codec
 from mrargo.runtime.mapside import as_pair, encoding_errors
 from mrargo.runtime.runfile import RunWriter
@@ -17,12 +18,13 @@ def bump(c: dict[str, int], name: str, n: int = 1) -> None:
 
 
 class OutputWriter:
-    """Writes pairs as output text or as one segment of a run file."""
+    """Writes pairs as output text (``fmt`` "json" or "raw") or, with no ``fmt``, as one segment of a run file."""
 
-    def __init__(self, f: BinaryIO, *, text: bool, counters: dict[str, int], label: str, name: str = "map output records") -> None:
+    def __init__(self, f: BinaryIO, *, fmt: str | None, counters: dict[str, int], label: str, name: str = "map output records") -> None:
         self.f = f
         self.label = label
-        self.text = text
+        self.raw = fmt == "raw"
+        text = fmt is not None
         self.counters = counters
         self.name = name
         self.records = 0
@@ -52,12 +54,17 @@ class OutputWriter:
                     write(ek(k), ev(v))
                     n += 1
                 return
-            buf = self.buf
+            buf, raw = self.buf, self.raw
             for pair in pairs:
                 if type(pair) is not tuple:
                     pair = as_pair(pair)
                 k, v = pair
-                line = f"{dumps(k)}\t{dumps(v)}\n"
+                if raw:
+                    if type(v) is not str:
+                        raise EncodeError(f"{self.label}: OUTPUT_FORMAT 'raw' writes str values as lines, got {type(v).__name__} {v!r:.60}")
+                    line = v + "\n"
+                else:
+                    line = f"{dumps(k)}\t{dumps(v)}\n"
                 buf.append(line)
                 self.buf_len += len(line)
                 n += 1

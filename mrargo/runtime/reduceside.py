@@ -49,7 +49,7 @@ def run_reduce(plan: JobPlan, run: Binding, step: int, index: int, attempt: str,
             bump(fw, "reduce input groups", groups)
 
     with store.atomic_writer(out_path) as f:
-        out = OutputWriter(f, text=last, counters=fw, label=tid.label, name="reduce output records")
+        out = OutputWriter(f, fmt=plan.output_format if last else None, counters=fw, label=tid.label, name="reduce output records")
         out.add_from(run_user(tid.label, "reducer_init", lambda: hook(job, sp.reducer_init)))
         try:
             out.add_from(pairs())

@@ -100,7 +100,7 @@ def run_map(plan: JobPlan, run: Binding, step: int, index: int, attempt: str, tm
     bad: list[dict[str, Any]] = []
     with store.atomic_writer(out_path) as f:
         if sp.map_only:
-            out: Any = OutputWriter(f, text=last, counters=fw, label=tid.label)
+            out: Any = OutputWriter(f, fmt=plan.output_format if last else None, counters=fw, label=tid.label)
         else:
             out = MapOutput(
                 partitions=sp.reducers,
