@@ -1,0 +1,1 @@
+"""Compatibility layers: other MapReduce libraries' APIs on mrargo's engine (``mrargo.compat.mrjob``)."""
