@@ -149,6 +149,11 @@ def main(cls: Any, argv: Sequence[str]) -> int:
     """Run the job as mrjob's ``python job.py ...`` does; return the exit code."""
     prog = os.path.basename(sys.argv[0] or "job.py")
     verbose = "-v" in argv or "--verbose" in argv
+    if verbose:
+        # set_status and the reporter:status lines of commands log here; tasks inherit it.
+        from mrargo.compat.mrjob.util import log_to_stream
+
+        log_to_stream("mrargo.compat.mrjob", debug=True)
     try:
         job = cls(list(argv))
         if job.options.help:
@@ -173,3 +178,7 @@ def main(cls: Any, argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`python job.py | head`): nothing more to say.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -152,23 +152,39 @@ def _refuse_substeps(where: str, s: MRStep, d: dict[str, Any]) -> None:
             raise JobDefinitionError(f"{where} has a {key}, which mrargo does not run; {why}")
 
 
+def jobconf_problem(key: str, value: Any) -> str | None:
+    """Why mrargo cannot honour this jobconf property, or None."""
+    if key in REDUCES:
+        try:
+            if int(str(value)) >= 0:
+                return None
+        except ValueError:
+            pass
+        return f"jobconf {key}={value!r} must be a whole number, 0 or more"
+    if key in REFUSED_JOBCONF:
+        return (
+            f"jobconf {key} changes how Hadoop cuts, sorts or partitions keys, which mrargo does not do; "
+            "sort values with SORT_VALUES = True, route keys with a partition(self, key, n) method, and remove it"
+        )
+    return None
+
+
+# What was already warned about, so that the job made by the runner and the
+# ones the engine makes for its plan say it once.
+_warned: set[tuple[str, str]] = set()
+
+
 def _reducers(cls: str, i: int, conf: Mapping[str, Any], warn: bool) -> int | None:
     n: int | None = None
     for key, value in conf.items():
+        problem = jobconf_problem(key, value)
+        if problem:
+            raise JobDefinitionError(f"{cls} step {i + 1}: {problem}")
         if key in REDUCES:
-            try:
-                n = int(str(value))
-            except ValueError:
-                raise JobDefinitionError(f"{cls} step {i + 1}: jobconf {key}={value!r} must be a whole number") from None
-            if n < 0:
-                raise JobDefinitionError(f"{cls} step {i + 1}: jobconf {key}={value!r} must be 0 or more")
-        elif key in REFUSED_JOBCONF:
-            raise JobDefinitionError(
-                f"{cls} step {i + 1}: jobconf {key} changes how Hadoop cuts, sorts or partitions keys, which mrargo does not do; "
-                "sort values with SORT_VALUES = True, route keys with a partition(self, key, n) method, and remove it"
-            )
-        elif warn and not key.startswith(SILENT_JOBCONF_PREFIXES):
-            log.warning("%s step %d: jobconf %s is ignored (mrargo has no Hadoop; only the number of reducers is honoured)", cls, i + 1, key)
+            n = int(str(value))
+        elif warn and not key.startswith(SILENT_JOBCONF_PREFIXES) and (cls, key) not in _warned:
+            _warned.add((cls, key))
+            log.warning("%s: jobconf %s is ignored (mrargo has no Hadoop; only the number of reducers is honoured)", cls, key)
     return n
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mrargo.cli.mrjob import ELSEWHERE, RUNNERS_HERE, RUNNERS_REFUSED
+from mrargo.compat.mrjob import lower
 from mrargo.compat.mrjob.job import PARAM, planning
 from mrargo.compat.mrjob.step import StepFailedException
 from mrargo.errors import OutputExistsError, TaskFailedError, UsageError
@@ -36,6 +37,12 @@ class Runner:
             raise UsageError(f"-r {self.runner} is not supported: {ELSEWHERE}")
         if self.runner not in (*RUNNERS_HERE, "argo"):
             raise UsageError(f"-r {self.runner}: unknown runner; use inline, local or argo")
+        for key, value in (o.jobconf or {}).items():
+            problem = lower.jobconf_problem(key, value)
+            if problem:
+                raise UsageError(f"-D {key}: {problem}")
+        if o.num_cores is not None and o.num_cores < 1:
+            raise UsageError(f"--num-cores must be at least 1, got {o.num_cores}")
         self.spec = ""
         self._tmp: str | None = None
         self._output: str | None = None
@@ -69,6 +76,8 @@ class Runner:
 
     def run(self) -> None:
         """Run the job (or, with -r argo, compile it)."""
+        # The job's own steps first: a job mrargo cannot run fails here, with the reason alone.
+        self.job.steps()
         if self.runner == "argo":
             self.spec = self._compile()
             return
