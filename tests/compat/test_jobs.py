@@ -312,3 +312,10 @@ def test_commands_see_the_input_file_and_report_counters(tmp_path: Path) -> None
 def test_a_job_made_without_arguments_has_default_options() -> None:
     job = load_job("top_words")()
     assert job.options.top == 5 and job.options.args == [] and not job.is_task()
+
+
+def test_mapper_raw_reads_binary_files(tmp_path: Path) -> None:
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(bytes(range(256)) * 3)
+    pairs, _, _ = run("file_stats", str(blob))
+    assert pairs == [("blob.bin", [768, 3])]

@@ -66,19 +66,35 @@ class _Protocol:
             ) from None
 
 
+class _KeyCaching(_Protocol):
+    """A key TAB value protocol that decodes a run of equal keys once (a reducer reads them one after another)."""
+
+    _last: tuple[bytes, Any] = (b"", None)
+
+    def _loads(self, data: bytes) -> Any:
+        raise NotImplementedError  # each subclass decodes its own format
+
+    def read(self, line: bytes) -> Pair:
+        key, tab, value = line.partition(b"\t")
+        if not tab:
+            raise ValueError(f"{type(self).__name__} expects key TAB value, got a line without a tab: {line[:60]!r}")
+        last_key, decoded = self._last
+        if key != last_key or not last_key:
+            decoded = self._loads(key)
+            self._last = (key, decoded)
+        return decoded, self._loads(value)
+
+
 def _split(line: bytes) -> tuple[bytes, bytes | None]:
     key, tab, value = line.partition(b"\t")
     return key, (value if tab else None)
 
 
-class JSONProtocol(_Protocol):
+class JSONProtocol(_KeyCaching):
     """``json(key) TAB json(value)``, with Python's json defaults (ASCII, ``", "`` separators)."""
 
-    def read(self, line: bytes) -> Pair:
-        key, tab, value = line.partition(b"\t")
-        if not tab:
-            raise ValueError(f"JSONProtocol expects key TAB value, got a line without a tab: {line[:60]!r}")
-        return json.loads(key), json.loads(value)
+    def _loads(self, data: bytes) -> Any:
+        return json.loads(data)
 
     def write(self, key: Any, value: Any) -> bytes:
         return self.text(key, value).encode("utf-8")
@@ -168,7 +184,12 @@ StandardJSONValueProtocol = JSONValueProtocol
 def _literal(text: bytes) -> Any:
     # ast.literal_eval, not mrjob's eval(): reading a line must never run
     # code.  repr() of every basic type is a literal except the empty set.
+    # ints and plain strs, the common keys and values, skip the parser.
     s = text.decode("utf-8")
+    if s.isascii() and (s.isdigit() or (s[:1] == "-" and s[1:].isdigit())):
+        return int(s)
+    if len(s) > 1 and s[0] == s[-1] and s[0] in "'\"" and "\\" not in s and s[0] not in s[1:-1]:
+        return s[1:-1]
     if s == "set()":
         return set()
     try:
@@ -177,14 +198,11 @@ def _literal(text: bytes) -> Any:
         raise ValueError(f"ReprProtocol reads Python literals only (str, bytes, numbers, tuples, lists, dicts, sets, None, bools); cannot read {s[:60]!r}: {e}") from None
 
 
-class ReprProtocol(_Protocol):
+class ReprProtocol(_KeyCaching):
     """``repr(key) TAB repr(value)``, read back with ast.literal_eval."""
 
-    def read(self, line: bytes) -> Pair:
-        key, tab, value = line.partition(b"\t")
-        if not tab:
-            raise ValueError(f"ReprProtocol expects key TAB value, got a line without a tab: {line[:60]!r}")
-        return _literal(key), _literal(value)
+    def _loads(self, data: bytes) -> Any:
+        return _literal(data)
 
     def write(self, key: Any, value: Any) -> bytes:
         return self.text(key, value).encode("utf-8")

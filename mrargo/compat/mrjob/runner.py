@@ -95,6 +95,7 @@ class Runner:
                     workers=o.num_cores,
                     work_dir=o.local_tmp_dir,
                     progress=not o.quiet,
+                    **self._plan_options(),
                 )
         except OutputExistsError as e:
             raise OutputExistsError(e.url, how="pass another --output-dir") from None
@@ -102,6 +103,11 @@ class Runner:
             raise StepFailedException(str(e), exit_code=e.exit_code) from e
         self._output = result.output
         self._counters = result.counters
+
+    def _plan_options(self) -> dict[str, Any]:
+        # mapper_raw reads the files itself; the text the engine decodes for it
+        # is never used, so a binary file must not fail the run.
+        return {"decode_errors": "replace"} if type(self.job).INPUT_FORMAT == "files" else {}
 
     def _inputs(self) -> list[str]:
         paths = list(self.job.options.args) or ["-"]
@@ -136,13 +142,13 @@ class Runner:
     def _compile(self) -> str:
         from mrargo.argo.compiler import compile_workflow
         from mrargo.argo.options import CompileOptions, RunDefaults
-        from mrargo.plan import build_plan, parse_params
+        from mrargo.plan import Options, build_plan, parse_params
 
         o = self.job.options
         if "-" in o.args:
             raise UsageError("-r argo cannot read stdin; give input URLs")
         with planning(self.job._cl_args):
-            plan, job_dir = build_plan(self._target())
+            plan, job_dir = build_plan(self._target(), options=Options(**self._plan_options()))
         shipped: list[str] = []
 
         def ship(path: str) -> str:
