@@ -76,16 +76,41 @@ def ref_cmp(a: Any, b: Any) -> int:
     return 0
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON data, types included.
+
+    ``==`` cannot see a wrong type: 1 == 1.0 == True, and 0.0 == -0.0.
+    JSON text can (1, 1.0, true, -0.0), and sorted keys ignore only the
+    order of an object's keys, which JSON does not define.
+    """
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
 @settings(max_examples=400)
 @given(json_values)
 def test_key_round_trip(x: Any) -> None:
-    assert decode_key(encode_key(x)) == x
+    b = encode_key(x)
+    back = decode_key(b)
+    assert same_json(back, x)
+    assert encode_key(back) == b
 
 
 @settings(max_examples=400)
 @given(json_values)
 def test_value_round_trip(x: Any) -> None:
-    assert decode_value(encode_value(x)) == x
+    b = encode_value(x)
+    back = decode_value(b)
+    assert same_json(back, x)
+    assert encode_value(back) == b
+
+
+@pytest.mark.parametrize("x", [1, 1.0, True, 0.0, -0.0, 2**53 + 1, float(2**53), "1", None, [1, 1.0, True], {"a": False}])
+def test_round_trips_keep_the_type(x: Any) -> None:
+    # The values that == confuses, as fixed examples: a decoder that turned
+    # 1.0 into 1, or True into 1, must fail here whatever hypothesis draws.
+    for encode, decode in ((encode_key, decode_key), (encode_value, decode_value)):
+        back = decode(encode(x))
+        assert same_json(back, x) and type(back) is type(x), (encode.__name__, x, back)
 
 
 @settings(max_examples=600)
@@ -123,6 +148,16 @@ def test_unencodable_keys_and_values_name_the_type(bad: Any) -> None:
         encode_key(bad)
     with pytest.raises(CodecError, match="cannot encode"):
         encode_value(bad)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), [1, float("nan")], {"x": float("inf")}])
+def test_nan_and_infinity_are_named_as_not_json(bad: Any) -> None:
+    # Not "cannot encode float: ... must be JSON data (..., float, ...)", which contradicts itself.
+    for encode in (encode_key, encode_value, dumps_text):
+        with pytest.raises(CodecError) as e:
+            encode(bad)
+        assert str(e.value).startswith("cannot encode float ") and "NaN and infinity are not JSON numbers" in str(e.value)
+        assert "must be JSON data" not in str(e.value)
 
 
 def test_value_error_names_the_inner_type() -> None:

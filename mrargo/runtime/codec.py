@@ -97,6 +97,10 @@ class CodecError(ValueError):
     """A value cannot be encoded; the message names its type."""
 
 
+# The one message for a float JSON cannot hold, as a key or as a value.
+_NOT_JSON_NUMBER = "cannot encode float {!r}: NaN and infinity are not JSON numbers; use None or a string"
+
+
 def _f64_sortable(x: float) -> bytes:
     bits = _F64.unpack(_PACK_D(x))[0]
     bits = (bits ^ _MASK) if bits & _SIGN else (bits | _SIGN)
@@ -117,7 +121,7 @@ def _encode_number(x: int | float) -> bytes:
     """
     if type(x) is float:
         if x != x or x in (float("inf"), float("-inf")):
-            raise CodecError(f"cannot encode {x!r}: NaN and infinity are not JSON")
+            raise CodecError(_NOT_JSON_NUMBER.format(x))
         return _NUM + _f64_sortable(x) + b"\x01\x01"
     assert isinstance(x, int)
     if -_EXACT_LIMIT < x < _EXACT_LIMIT:
@@ -322,6 +326,8 @@ def _describe_unencodable(x: Any, e: Exception) -> str:
         bad = _find_unencodable(x)
     except RecursionError:  # a value that contains itself
         bad = None
+    if isinstance(bad, float):  # _find_unencodable returns only NaN and infinities of the floats
+        return _NOT_JSON_NUMBER.format(bad)
     if bad is not None:
         return (
             f"cannot encode {type(bad).__name__}: keys and values must be JSON data "
