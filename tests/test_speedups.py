@@ -8,58 +8,70 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import importlib
 import functools
 import gc
-import json
-import random
-import zlib
+import importlib
 import io
+import json
+import os
+import random
+import re
 import tracemalloc
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import EXAMPLES, output_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mrargo.errors import EncodeError, UserCodeError
-from mrargo.runtime import codec, mapside, runfile, speedups
-from mrargo.runtime.codec import CodecError
+from mrargo.errors import CorruptDataError, EncodeError, UserCodeError
+from mrargo.plan import Options, bind, build_plan
+from mrargo.runtime import codec, commit, layout, mapside, reduceside, runfile, speedups, tasks
+from mrargo.runtime.output import OutputWriter
 
 # The C module itself, whether or not this run uses it: CI runs the suite
 # twice, with the C helpers (the default) and with MRARGO_PURE_PYTHON=1,
 # and the tests of the C functions run both times.
 _c = importlib.import_module("mrargo.runtime._speedups")
-C = {
-    (mapside, "group_pairs"): _c.group_pairs,
-    (mapside, "bucket_pairs"): _c.bucket_pairs,
-    (mapside, "sort_records"): _c.sort_records,
-    (runfile, "pack_records"): _c.pack_records,
-    (runfile, "unpack_records"): _c.unpack_records,
-    (runfile, "merge_runs"): _c.merge_runs,
-    (mapside, "OnesTable"): _c.OnesTable,
+# Every place a C helper is used: (the C helper, what the module holds
+# without it).  None makes the module call its Python twin; the codec's
+# reduce-side helpers are called directly, so they are the twins themselves.
+C: dict[tuple[Any, str], tuple[Any, Any]] = {
+    (mapside, "group_pairs"): (_c.group_pairs, None),
+    (mapside, "bucket_pairs"): (_c.bucket_pairs, None),
+    (mapside, "sort_records"): (_c.sort_records, None),
+    (runfile, "pack_records"): (_c.pack_records, None),
+    (runfile, "unpack_records"): (_c.unpack_records, None),
+    (runfile, "merge_runs"): (_c.merge_runs, None),
+    (mapside, "OnesTable"): (_c.OnesTable, None),
+    (codec, "decode_value"): (functools.partial(_c.decode_value, codec._decode_value), codec._decode_value),
+    (codec, "dumps_text"): (functools.partial(_c.dumps_text, codec._dumps_text), codec._dumps_text),
 }
 C_LOOP = _c.group_pairs
+
+
+def same_helper(a: Any, b: Any) -> bool:
+    if isinstance(a, functools.partial) and isinstance(b, functools.partial):
+        return a.func is b.func and a.args == b.args
+    return a is b
 
 
 def test_the_c_helpers_are_built_and_used_unless_pure_python_is_asked_for() -> None:
     # .ci/run installs a compiler; a build without one falls back to Python.
     assert speedups.built(), "mrargo.runtime._speedups was not built: is a C compiler installed?"
-    used = [getattr(module, name) for module, name in C]
-    if speedups.PURE:
-        assert all(f is None for f in used)
-    else:
-        assert used == list(C.values())
+    for (module, name), (c_helper, twin) in C.items():
+        assert same_helper(getattr(module, name), twin if speedups.PURE else c_helper), name
 
 
 @contextlib.contextmanager
 def helpers(use_c: bool) -> Iterator[None]:
-    """The C helpers, or their Python twins; then what the run had before."""
+    """The C helpers, or their Python twins, everywhere; then what the run had before."""
     saved = {key: getattr(*key) for key in C}
     try:
-        for (module, name), f in C.items():
-            setattr(module, name, f if use_c else None)
+        for (module, name), (c_helper, twin) in C.items():
+            setattr(module, name, c_helper if use_c else twin)
         yield
     finally:
         for (module, name), f in saved.items():
@@ -126,6 +138,66 @@ def test_a_non_pair_is_named_the_same_way(use_c: bool, tmp_path) -> None:
         run_map([[("a", 1), ("b", 1, 2)]], use_c=use_c, buffer_bytes=1 << 20, tmp=str(tmp_path))
     with pytest.raises(EncodeError, match="map 1/1: must yield \\(key, value\\) pairs"):
         run_map([[("a", 1), 7]], use_c=use_c, buffer_bytes=1 << 20, tmp=str(tmp_path))
+
+
+@pytest.mark.parametrize("use_c", [True, False])
+@pytest.mark.parametrize("item", ["go", b"go", bytearray(b"go")], ids=["str", "bytes", "bytearray"])
+def test_a_str_or_bytes_is_never_taken_for_a_pair(use_c: bool, item: Any, tmp_path) -> None:
+    # Two characters unpack into two names, so `yield "go"` would be the
+    # key "g" with the value "o".  Refused in every loop that takes pairs:
+    # the mapper's without and with a combiner, the combiner's output, and
+    # a reducer's output (text for the last step, a run file before it).
+    got = f"got {type(item).__name__} {item!r}"
+    for combiner in (None, summing):
+        with pytest.raises(EncodeError, match=f"^map 1/1: must yield \\(key, value\\) pairs, {re.escape(got)}$"):
+            run_map([[("a", 1), item]], use_c=use_c, buffer_bytes=1 << 20, tmp=str(tmp_path), combiner=combiner)
+
+    def yields_item(key: Any, values: Iterator[Any]) -> Iterator[Any]:
+        yield item
+
+    with pytest.raises(EncodeError, match=f"^map 1/1: the combiner must yield \\(key, value\\) pairs, {re.escape(got)}$"):
+        run_map([[("a", 1), ("a", 1)]], use_c=use_c, buffer_bytes=1 << 20, tmp=str(tmp_path), combiner=yields_item)
+    for fmt in ("json", "raw", None):
+        with helpers(use_c):
+            out = OutputWriter(io.BytesIO(), fmt=fmt, counters={}, label="reduce 1/1")
+            with pytest.raises(EncodeError, match=f"^reduce 1/1: must yield \\(key, value\\) pairs, {re.escape(got)}$"):
+                out.add_from([("a", "x"), item])
+
+
+def passing(key: Any, values: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
+    for v in values:
+        yield key, v
+
+
+@pytest.mark.parametrize("use_c", [True, False])
+@pytest.mark.parametrize("combiner", [None, passing], ids=["no combiner", "combiner"])
+def test_nan_and_infinity_are_refused_as_not_json_in_both_loops(use_c: bool, combiner: Any, tmp_path) -> None:
+    for pairs in ([("a", 1), ("a", float("nan"))], [("a", [1, float("inf")])], [(float("-inf"), 1)]):
+        with pytest.raises(EncodeError, match="^map 1/1: cannot encode float .*: NaN and infinity are not JSON numbers"):
+            run_map([pairs], use_c=use_c, buffer_bytes=1 << 20, tmp=str(tmp_path), combiner=combiner)
+
+
+@pytest.mark.parametrize("job", ["wordcount", "indexer"])
+def test_a_whole_job_writes_the_same_bytes_with_either_helpers(job: str, tmp_path) -> None:
+    # Every task in this process, so that the swap reaches the reduce side
+    # too: merge_runs over three maps' runs, decode_value of ints (word
+    # count) and dumps_text of lists of strs (the index).
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for f in range(3):
+        (inputs / f"f{f}.txt").write_text("".join(f"w{(f * 31 + i * 7) % 500} w{i % 97} x\n" for i in range(3000)))
+    outputs = []
+    for use_c in (True, False):
+        plan, job_dir = build_plan(os.path.join(EXAMPLES, f"{job}.py"), options=Options(split_mb=1))
+        run = bind([str(inputs)], str(tmp_path / f"out-{use_c}"), str(tmp_path / f"work-{use_c}"))
+        with helpers(use_c):
+            for i in range(tasks.run_split(plan, run, 0)):
+                tasks.run_map(plan, run, 0, i, layout.new_attempt(), str(tmp_path))
+            for i in range(tasks.run_shuffle(plan, run, 0)):
+                reduceside.run_reduce(plan, run, 0, i, layout.new_attempt(), str(tmp_path))
+            commit.run_commit(plan, run, layout.new_attempt(), {})
+        outputs.append(output_bytes(run.output))
+    assert outputs[0] and outputs[0] == outputs[1]
 
 
 @pytest.mark.parametrize("use_c", [True, False])
@@ -242,13 +314,34 @@ def test_packed_blocks_are_the_same_bytes(records: list[tuple[bytes, bytes]], sp
     assert outs[0][2] == [(b"first", b"record"), *records]
 
 
-def test_a_record_that_overruns_its_block_is_refused() -> None:
-    unpack = _c.unpack_records
+@pytest.mark.parametrize("unpack", [_c.unpack_records, runfile._unpack_records], ids=["C", "Python"])
+def test_a_record_that_overruns_its_block_is_refused(unpack: Any) -> None:
     good = b"\x00\x00\x00\x01\x00\x00\x00\x02kvv"
     assert unpack(good, 1) == [(b"k", b"vv")]
     for n in range(len(good)):
-        with pytest.raises(ValueError, match="overruns"):
+        with pytest.raises(ValueError, match="^a record overruns its block$"):
             unpack(good[:n], 1)
+    with pytest.raises(ValueError, match="^the block holds more bytes than its records$"):
+        unpack(good + b"x", 1)
+
+
+@pytest.mark.parametrize("use_c", [True, False])
+def test_a_block_whose_records_do_not_fill_it_is_corrupt_data(use_c: bool) -> None:
+    # The checksum covers the payload but not the header's record count: a
+    # count too high overruns the block, one too low leaves records over.
+    # Either is corrupt data naming the file and its writer, never a short
+    # or silently cut list (the Python twin once returned one).
+    f = io.BytesIO()
+    w = runfile.RunWriter(f)
+    w.write_all([(b"k", b"vv"), (b"k2", b"v")])
+    w.end_segment()
+    data = f.getvalue()
+    count_at = 12  # MAGIC, payload length, crc32, then the count
+    for count, why in ((3, "a record overruns its block"), (1, "the block holds more bytes than its records")):
+        bad = data[:count_at] + count.to_bytes(4, "big") + data[count_at + 4 :]
+        with helpers(use_c), pytest.raises(CorruptDataError) as e:
+            list(runfile.iter_records(io.BytesIO(bad).read, "f.run", "map-1-00000"))
+        assert str(e.value) == f"f.run: {why} (written by map-1-00000); the file is corrupt" and e.value.producer == "map-1-00000"
 
 
 def test_tasks_run_with_task_gc_thresholds_and_restore_them() -> None:
@@ -400,11 +493,3 @@ def test_c_output_text_is_the_python_text(x: Any) -> None:
     assert codec.dumps_text(x) == codec._dumps_text(x)
 
 
-def test_the_c_codec_helpers_are_used_unless_pure_python_is_asked_for() -> None:
-    if speedups.PURE:
-        assert codec.decode_value is codec._decode_value and codec.dumps_text is codec._dumps_text
-        return
-    assert isinstance(codec.decode_value, functools.partial) and codec.decode_value.args == (codec._decode_value,)
-    assert isinstance(codec.dumps_text, functools.partial) and codec.dumps_text.args == (codec._dumps_text,)
-    with pytest.raises(CodecError, match="cannot encode"):
-        codec.dumps_text([object()])

@@ -611,7 +611,8 @@ get_u32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* unpack_records(payload, count) -> [(key, value), ...]: the inverse. */
+/* unpack_records(payload, count) -> [(key, value), ...]: the inverse.  ValueError when the
+   records overrun the payload or leave bytes of it over (runfile.parse_payload's twin). */
 static PyObject *
 unpack_records(PyObject *self, PyObject *args)
 {
@@ -653,6 +654,13 @@ unpack_records(PyObject *self, PyObject *args)
         }
         PyList_SET_ITEM(out, i, rec);
         pos += kl + vl;
+    }
+    if (pos != len) {
+        /* The header's count is not under the checksum: too small a count leaves records behind. */
+        Py_DECREF(out);
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "the block holds more bytes than its records");
+        return NULL;
     }
     PyBuffer_Release(&buf);
     return out;

@@ -148,21 +148,41 @@ def iter_blocks(read: Callable[[int], bytes], label: str, producer: str) -> Iter
         yield payload, count
 
 
-def parse_payload(payload: bytes, count: int) -> list[Record]:
-    """All records of one block, as a list."""
-    if unpack_records is not None:
-        return unpack_records(payload, count)  # type: ignore[no-any-return]
+def parse_payload(payload: bytes, count: int, label: str, producer: str) -> list[Record]:
+    """All records of one block, as a list; records that do not fill the payload exactly are corrupt data."""
+    try:
+        if unpack_records is not None:
+            return unpack_records(payload, count)  # type: ignore[no-any-return]
+        return _unpack_records(payload, count)
+    except ValueError as e:
+        # The checksum covers the payload, not the header's record count.
+        raise CorruptDataError(f"{label}: {e} (written by {producer}); the file is corrupt", path=label, producer=producer) from None
+
+
+def _unpack_records(payload: bytes, count: int) -> list[Record]:
+    """The Python twin of _speedups.unpack_records, with its errors."""
     unpack = _REC.unpack_from
     out: list[Record] = []
     append = out.append
-    pos = 0
+    pos, size = 0, len(payload)
     for _ in range(count):
+        if size - pos < _REC.size:
+            raise ValueError(_OVERRUN)
         kl, vl = unpack(payload, pos)
-        pos += 8
+        pos += _REC.size
         mid = pos + kl
+        if mid + vl > size:
+            raise ValueError(_OVERRUN)
         append((payload[pos:mid], payload[mid : mid + vl]))
         pos = mid + vl
+    if pos != size:
+        raise ValueError(_LEFTOVER)
     return out
+
+
+# The errors of unpack_records, in C and in Python.
+_OVERRUN = "a record overruns its block"
+_LEFTOVER = "the block holds more bytes than its records"
 
 
 def iter_record_blocks(read: Callable[[int], bytes], label: str, producer: str, expected: int | None = None) -> Iterator[list[Record]]:
@@ -170,7 +190,7 @@ def iter_record_blocks(read: Callable[[int], bytes], label: str, producer: str, 
     seen = 0
     for payload, count in iter_blocks(read, label, producer):
         seen += count
-        yield parse_payload(payload, count)
+        yield parse_payload(payload, count, label, producer)
     if expected is not None and seen != expected:
         raise CorruptDataError(
             f"{label}: expected {expected} records, found {seen} (written by {producer}); the file is truncated",
