@@ -119,6 +119,15 @@ class Interrupted(MrargoError):
         self.exit_code = exit_code
 
 
+def plan_flag_fix(flag: str) -> str:
+    """The fix "pass FLAG", for a flag that shapes the job plan, as it works wherever the error shows.
+
+    Input and job errors show in `mrargo run job.py`, which takes the flag,
+    and in a compiled spec's run, where only `mrargo compile` does.
+    """
+    return f"pass {flag} to mrargo run, or to mrargo compile for a spec"
+
+
 # A pod's message when its log tail stands in for a termination message
 # (terminationMessagePolicy FallbackToLogsOnError): the container's status.
 _POD_STATUS = re.compile(r"^([a-z0-9-]+: \w+ \(exit code -?\d+\))")

@@ -192,7 +192,8 @@ def test_decode_errors_replace_are_counted_end_to_end(tmp_path) -> None:
     assert proc.returncode == 3
     # Deterministic, so not retried; one line naming the task, file and offset.
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"mrargo: error: map 1/1 of step 1: {src}: invalid UTF-8 at byte 15; fix the file or pass --decode-errors replace|skip"
+        f"mrargo: error: map 1/1 of step 1: {src}: invalid UTF-8 at byte 15; "
+        "fix the file or pass --decode-errors replace|skip to mrargo run, or to mrargo compile for a spec"
     )
     assert "retrying" not in proc.stderr
     assert not (tmp_path / "o2").exists()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mrargo import store
-from mrargo.errors import InputError
+from mrargo.errors import InputError, plan_flag_fix
 from mrargo.runtime import codec
 from mrargo.runtime.runfile import iter_records
 
@@ -101,9 +101,7 @@ class DecodePolicy:
             return data.decode("utf-8")
         except UnicodeDecodeError as e:
             if self.mode == "strict":
-                raise InputError(
-                    f"{url}: invalid UTF-8 at byte {e.start}; fix the file or pass --decode-errors replace|skip"
-                ) from None
+                raise invalid_utf8(url, e.start) from None
             if self.mode == "replace":
                 codecs.register_error("mrargo-replace", self._count)
                 return data.decode("utf-8", "mrargo-replace")
@@ -117,9 +115,7 @@ class DecodePolicy:
         except UnicodeDecodeError as e:
             if self.mode == "strict":
                 at = (first_line_start(url, -base - 1) if base < 0 else base) + e.start
-                raise InputError(
-                    f"{url}: invalid UTF-8 at byte {at}; fix the file or pass --decode-errors replace|skip"
-                ) from None
+                raise invalid_utf8(url, at) from None
             if self.mode == "replace":
                 codecs.register_error("mrargo-replace", self._count)
                 text = data.decode("utf-8", "mrargo-replace")
@@ -145,6 +141,16 @@ class DecodePolicy:
                 continue
             out.append(s[:-1] if s.endswith("\r") else s)
         return out
+
+
+def invalid_utf8(url: str, at: int) -> InputError:
+    return InputError(f"{url}: invalid UTF-8 at byte {at}; fix the file or {plan_flag_fix('--decode-errors replace|skip')}")
+
+
+def record_too_long(url: str, where: str, max_record: int) -> InputError:
+    return InputError(
+        f"{url}: a record {where} is longer than --max-record-mb {max_record // MB}; fix the input or {plan_flag_fix('a higher --max-record-mb')}"
+    )
 
 
 def line_offset(data: bytes, base: int, index: int) -> int:
@@ -233,9 +239,7 @@ def _line_blocks(piece: Piece, max_record: int) -> Iterator[tuple[int, bytes]]:
                 length = min(CHUNK, piece.end - start)
                 data = store.read_lines_block(f, start, length)
                 if len(data) > length + max_record:
-                    raise InputError(
-                        f"{piece.url}: a record near byte {start} is longer than --max-record-mb {max_record // MB}; raise the limit or fix the input"
-                    )
+                    raise record_too_long(piece.url, f"near byte {start}", max_record)
                 if data:
                     # read_block starts at the first line that begins in
                     # range; -start marks an offset to resolve on error only.
@@ -256,9 +260,7 @@ def _line_blocks(piece: Piece, max_record: int) -> Iterator[tuple[int, bytes]]:
             cut = data.rfind(b"\n") + 1
             if cut == 0:
                 if len(data) > max_record:
-                    raise InputError(
-                        f"{piece.url}: a record at byte {offset} is longer than --max-record-mb {max_record // MB}; raise the limit or fix the input"
-                    )
+                    raise record_too_long(piece.url, f"at byte {offset}", max_record)
                 rest = data
                 continue
             yield offset, data[:cut]

@@ -46,7 +46,8 @@ def run_split(plan: JobPlan, run: Binding, step: int) -> int:
     """
     if step == 0:
         if not run.overwrite and store.output_has_data(run.output):
-            raise OutputExistsError(f"output {run.output} already exists; remove it, choose another output, or overwrite it (--overwrite)")
+            # The URL alone: each backend words the fix (worker.py: -p output= or compile --overwrite).
+            raise OutputExistsError(run.output)
         files = store.expand_inputs(run.inputs)
         splits = plan_splits(files, plan.input_format, plan.options.split_mb * MB, plan.options.max_tasks)
         total = sum(f.size for f in files)
