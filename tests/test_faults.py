@@ -4,6 +4,7 @@ partial visible."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import JOBS, ROOT, mrargo, output_bytes, read_output
@@ -158,26 +161,85 @@ def test_partitioning_is_stable_across_hash_seeds() -> None:
     assert len(results) == 1
 
 
-def test_ctrl_c_stops_cleanly_with_nothing_partial(tmp_path) -> None:
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, from /proc (Linux)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for path in glob.glob(f"/proc/{todo.pop()}/task/*/children"):
+            try:
+                with open(path) as f:
+                    kids = {int(k) for k in f.read().split()}
+            except OSError:  # the process ended meanwhile
+                continue
+            todo += kids - found
+            found |= kids
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running or sleeping: a zombie has ended, only its exit status waits to be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def interrupt(argv: list[str], tmp: Any, task_started: Callable[[], bool], sig: int) -> tuple[int, str, set[int], list[int]]:
+    """Run `mrargo ARGV` with TMPDIR=tmp and send ``sig`` once a task runs.
+
+    Returns the exit code, stderr, the processes the run had started, and
+    those of them still alive once it exited (they are then killed, so a
+    failing test leaves nothing running).  stderr goes to a file, not a
+    pipe: orphaned tasks would hold a pipe open, and reading it would wait
+    for them instead of failing.
+    """
+    log = tmp.parent / "mrargo.stderr"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "mrargo", *argv], cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmp)), stderr=err)
+    started: set[int] = set()
+    survivors: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not (task_started() and descendants(proc.pid)):
+            assert time.monotonic() < deadline and proc.poll() is None, "no task started"
+            time.sleep(0.05)
+        started = descendants(proc.pid)
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        survivors = [pid for pid in started if alive(pid)]
+    finally:
+        proc.kill()
+        proc.wait()
+        for pid in started:
+            if alive(pid):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+    return proc.returncode, log.read_text(), started, survivors
+
+
+INTERRUPTED_LINE = "mrargo: error: interrupted; the tasks were stopped and nothing was written to the output"
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_the_tasks_cleanly_with_nothing_partial(tmp_path, sig: int, code: int) -> None:
+    # SIGTERM (kill PID, a CI runner's timeout) must do what Ctrl-C does;
+    # by default it would end the parent alone, and its task processes
+    # would keep running and writing into the work folder.
     src = tmp_path / "in.txt"
     src.write_text("x\ny\n")
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mrargo", "run", os.path.join(JOBS, "sleepy.py"), "-i", str(src), "-o", str(out), "--param", "sleep=60"],
-        cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not glob.glob(str(tmp / "mrargo-scratch-*" / "map-1-*")):  # a map task is running
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    assert stderr.strip().splitlines()[-1] == "mrargo: error: interrupted; the tasks were stopped and nothing was written to the output"
+    argv = ["run", os.path.join(JOBS, "sleepy.py"), "-i", str(src), "-o", str(out), "--param", "sleep=60"]
+    returncode, stderr, started, survivors = interrupt(argv, tmp, lambda: bool(glob.glob(str(tmp / "mrargo-scratch-*" / "map-1-*"))), sig)
+    assert returncode == code
+    assert stderr.strip().splitlines()[-1] == INTERRUPTED_LINE
+    assert started and survivors == []  # every task process stopped
     assert not out.exists()
-    assert os.listdir(tmp) == []  # scratch and work dir removed, no task left behind
+    assert os.listdir(tmp) == []  # scratch and work dir removed
 
 
 def test_decode_errors_replace_are_counted_end_to_end(tmp_path) -> None:

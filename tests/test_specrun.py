@@ -10,11 +10,13 @@ what mrargo compile never emits fails with the field's name.
 from __future__ import annotations
 
 import copy
+import glob
 import gzip
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -26,6 +28,7 @@ import pytest
 import yaml
 from conftest import JOBS, ROOT, compile_args, mrargo, output_bytes, read_output
 from s3server import SECRET_KEY, make_bucket, s3_env  # noqa: F401  (fixture)
+from test_faults import INTERRUPTED_LINE, interrupt
 
 from mrargo.argo.contract import TERMINATION_ENV, pod_name
 from mrargo.cli import main as cli_main
@@ -269,6 +272,25 @@ def test_active_deadline_stops_a_pod(tmp_path: Path) -> None:
     assert tree.phase == "Failed"
     (pod,) = pods_of(tree, "map")
     assert pod.message == DEADLINE_MESSAGE and pod.exit_code in (137, 143)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_the_pods_and_removes_the_temporary_folders(tmp_path: Path, sig: int, code: int) -> None:
+    # The pods' folders and the temporary store (with the split's list and
+    # any map's partial data) are the run's own: none may outlive it.
+    spec = tmp_path / "sleepy.yaml"
+    spec.write_text(compile_text(str(JOB_DIR / "sleepy.py"), "--param", "sleep=60"))
+    (tmp_path / "in.txt").write_text("x\n")
+    tmp, out = tmp_path / "tmp", tmp_path / "out"
+    tmp.mkdir()
+    argv = ["run", str(spec), "-i", str(tmp_path / "in.txt"), "-o", str(out), "--no-backoff"]
+    a_map_pod_runs = lambda: bool(glob.glob(str(tmp / "mrargo-pods-*" / "sleepy-*-map-*" / "main.log")))  # noqa: E731
+    returncode, stderr, started, survivors = interrupt(argv, tmp, a_map_pod_runs, sig)
+    assert returncode == code
+    assert stderr.strip().splitlines()[-1] == INTERRUPTED_LINE
+    assert started and survivors == []  # every pod's process stopped
+    assert not out.exists()
+    assert os.listdir(tmp) == []  # no mrargo-pods-*, no mrargo-store-*
 
 
 # -- refusals ----------------------------------------------------------------------------------
