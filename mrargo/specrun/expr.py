@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mrargo.errors import MrargoError
+from mrargo.errors import DeterministicError
 
 TAG = re.compile(r"\{\{(.*?)\}\}")
 TASK_NAME = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_]*$")
@@ -32,8 +32,12 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-class SpecError(MrargoError):
-    """The spec uses something the emulator does not run, or is malformed."""
+class SpecError(DeterministicError):
+    """The spec uses something the emulator does not run, is malformed, or cannot be read.
+
+    Exit code 3, as for a job file that cannot be used: running the same
+    spec again fails the same way.
+    """
 
 
 # -- simple tags -------------------------------------------------------------------
