@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from typing import Any
@@ -59,7 +60,25 @@ def add_parser(sub: Any) -> None:
         help="with a compiled spec: where the work root (intermediate data) goes, unless -p work-root= is given (default: a temporary folder)",
     )  # fmt: skip
     p.add_argument("--no-backoff", action="store_true", help="with a compiled spec: retry at once instead of waiting retryStrategy.backoff")
-    p.set_defaults(func=run_command, parser=p)
+    p.set_defaults(func=run_command, parser=p, table_defaults=_unset_table_defaults(p))
+
+
+def _unset_table_defaults(p: argparse.ArgumentParser) -> dict[str, Any]:
+    """Give the flags of JOB_ONLY and SPEC_ONLY no default, and return their defaults.
+
+    A flag given with its default value (`--retries 2` to a spec compiled
+    with --retries 5) is still given, and must be refused as well; with no
+    default, `refuse` sees every flag on the command line.  run_command
+    puts the defaults back; the help text still shows them.
+    """
+    defaults = {}
+    for a in p._actions:
+        if a.dest in JOB_ONLY or a.dest in SPEC_ONLY:
+            defaults[a.dest] = a.default
+            if a.help:
+                a.help = a.help.replace("%(default)s", str(a.default))
+            a.default = None
+    return defaults
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -67,9 +86,12 @@ def run_command(args: argparse.Namespace) -> int:
 
     if is_spec(args.job):
         refuse(args, args.parser, JOB_ONLY, "to a compiled spec, which fixed it at compile time")
-        return _run_spec(args)
-    refuse(args, args.parser, SPEC_ONLY, "to a job file, only to a compiled SPEC.yaml")
-    return _run_job(args)
+    else:
+        refuse(args, args.parser, SPEC_ONLY, "to a job file, only to a compiled SPEC.yaml")
+    for dest, default in args.table_defaults.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, copy.copy(default))  # a fresh [] for -p
+    return _run_spec(args) if is_spec(args.job) else _run_job(args)
 
 
 def _run_job(args: argparse.Namespace) -> int:
@@ -134,7 +156,7 @@ def spec_parameters(doc: dict[str, Any], args: argparse.Namespace) -> dict[str, 
     for text in args.param:
         k, eq, v = text.partition("=")
         if not eq:
-            raise UsageError(f"--param {text!r} must look like K=V")
+            raise UsageError(f"--param {text!r} must look like name=value")  # as for a job file
         short[contract.PARAM_PREFIX + k] = ("--param", v)
     body = doc.get("spec") or {}
     if doc.get("kind") == "CronWorkflow":
