@@ -14,8 +14,10 @@ class Secondary(MapReduce):
         yield rec["user"], [rec["t"], rec["what"]]
 
     def collect(self, user, events):
+        # SORT_VALUES: the events come in time order, [t, what] pairs compared as keys are.
         yield user, [what for _, what in events]
 
-    def count(self, user, lists):
-        for seq in lists:
-            yield user, len(seq)
+    def count(self, user, sequences):
+        # Step 1's sequence passes through whole, so a test sees its order.
+        for seq in sequences:
+            yield user, {"events": len(seq), "in order": seq}
