@@ -30,6 +30,7 @@ from mrargo.argo.options import CompileOptions, RunDefaults
 from mrargo.plan.model import JobPlan
 
 DEFAULT_CPU = {"split": "250m", "map": "1", "shuffle": "250m", "reduce": "1", "commit": "250m", "cleanup": "100m"}
+CLEANUP_TIMEOUT = 600  # seconds, at most the workflow's deadline
 DEFAULT_MEMORY = {"split": "512Mi", "map": "1Gi", "shuffle": "512Mi", "reduce": "1Gi", "commit": "512Mi", "cleanup": "256Mi"}
 
 
@@ -235,6 +236,10 @@ def worker_template(task: str, opts: CompileOptions, defaults: RunDefaults, bund
         container=container,
         retry_strategy=_retry(opts),
         active_deadline_seconds=m.IntOrString(opts.timeout) if opts.timeout else None,
+        # The exit handler is exempt from the workflow's deadline, so a pod of
+        # it that never starts (an image that is not there) would keep the
+        # run Running for ever.  `timeout` counts Pending time too.
+        timeout=f"{min(CLEANUP_TIMEOUT, opts.deadline or CLEANUP_TIMEOUT)}s" if task == "cleanup" else None,
     )
 
 

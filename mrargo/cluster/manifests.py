@@ -170,4 +170,10 @@ def _header(opts: ManifestOptions) -> str:
             else f"--from-literal={access}=ACCESS_KEY --from-literal={secret_key}=SECRET_KEY"
         )
         lines.append(f"# The Secret is yours to create, e.g.: kubectl create secret generic {secret} -n {ns} {hint}")
+    lines += [
+        "# A run that fails keeps its work folder (WORK-ROOT/WORKFLOW-NAME) so that `argo retry` can finish it;",
+        "# expire old ones with a lifecycle rule on the work root's prefix, e.g. 7 days:",
+        "#   MinIO: mc ilm rule add --expire-days 7 ALIAS/BUCKET/WORK-ROOT-PREFIX",
+        "#   S3:    a lifecycle rule with Filter.Prefix WORK-ROOT-PREFIX/ and Expiration.Days 7",
+    ]
     return "\n".join(lines) + "\n"

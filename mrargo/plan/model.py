@@ -72,10 +72,13 @@ class Options:
     merge_fan_in: int = 64
     max_bad_records: int = 0
     decode_errors: str = "strict"
-    # The most map tasks a step may have: splits grow to stay under it.  On
-    # Argo every task adds nodes to the workflow object, which must fit in
-    # 1 MiB (tests/test_argo_scale.py measures it); reducers are capped too.
-    max_tasks: int = 5_000
+    # The most map tasks a step may have: splits grow to stay under it, and
+    # reducers are capped too.  On Argo every task adds nodes to the workflow
+    # object, which must fit in 1 MiB: 2,500 maps and 2,500 reducers, each
+    # retried once, take about 0.75 MiB (tests/test_argo_scale.py), which
+    # leaves room for the model's error.  At 32 MB splits that is 80 GB a step
+    # before the splits start to grow.
+    max_tasks: int = 2_500
 
 
 @dataclass(frozen=True)

@@ -330,6 +330,8 @@ class _Run:
                 limits.append(float(int(text)))
             except ValueError:
                 raise SpecError(f"template {t.name!r} activeDeadlineSeconds {text!r} is not a whole number of seconds") from None
+        if t.timeout:
+            limits.append(t.timeout)
         if self.opts.timeout:
             limits.append(self.opts.timeout)
         backoff = t.retry.backoff if t.retry else None

@@ -38,7 +38,7 @@ _KEYS = {
     "spec": {"entrypoint", "onExit", "templates", "arguments", "volumes", "parallelism", "podGC", "ttlStrategy",
              "securityContext", "serviceAccountName", "artifactRepositoryRef", "workflowMetadata", "activeDeadlineSeconds"},
     "cron": {"workflowSpec", "schedules", "schedule", "concurrencyPolicy"},
-    "template": {"name", "metadata", "inputs", "outputs", "container", "dag", "retryStrategy", "activeDeadlineSeconds"},
+    "template": {"name", "metadata", "inputs", "outputs", "container", "dag", "retryStrategy", "activeDeadlineSeconds", "timeout"},
     "container": {"image", "imagePullPolicy", "command", "args", "env", "resources", "securityContext", "volumeMounts",
                   "terminationMessagePolicy"},
     "task": {"name", "template", "dependencies", "depends", "arguments", "withSequence", "withParam"},
@@ -127,6 +127,7 @@ class Template:
     tasks: tuple[Task, ...] = ()  # a dag template when there is no container
     retry: RetryStrategy | None = None
     deadline: str | None = None  # activeDeadlineSeconds, tags allowed
+    timeout: float | None = None  # seconds; Argo counts Pending time too, a local process has none
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,7 @@ def _template(obj: Any, where: str, volumes: tuple[str, ...]) -> Template:
         tasks=tuple(_task(x, f"{where}.dag.tasks[{i}]") for i, x in enumerate(_list(dag.get("tasks"), f"{where}.dag.tasks"))),
         retry=_retry(t["retryStrategy"], f"{where}.retryStrategy") if t.get("retryStrategy") else None,
         deadline=None if deadline is None else _str(deadline, f"{where}.activeDeadlineSeconds"),
+        timeout=parse_duration(_str(t["timeout"], f"{where}.timeout"), f"{where}.timeout") if t.get("timeout") else None,
     )
 
 

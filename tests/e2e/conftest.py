@@ -159,7 +159,7 @@ class Cluster:
         """
         label = f"mrargo-e2e/run={uuid.uuid4().hex[:12]}"
         proc = subprocess.Popen(
-            ["argo", "submit", "-", "--wait", "--labels", label],
+            ["argo", "submit", "-", "--wait", "--labels", label, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -9,16 +9,13 @@ run under the ``mrargo`` service account, which has only the RBAC that
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import textwrap
 import time
 import uuid
 from typing import Any
 
-import pytest
-
-from .conftest import ROOT, Cluster
+from .conftest import Cluster
 
 SERVICE_ACCOUNT = "mrargo"  # what `mrargo manifests` creates
 
@@ -267,67 +264,6 @@ def test_argo_retry_and_resubmit(cluster: Cluster) -> None:
     assert cluster.workflow(new)["status"]["phase"] == "Succeeded", cluster.diagnose(new)
     cluster.delete_workflow(name)
     cluster.delete_workflow(new)
-
-
-# ---------------------------------------------------------------- mrargo
-
-
-def _s3fs(cluster: Cluster) -> Any:
-    import s3fs
-
-    return s3fs.S3FileSystem(
-        key=cluster.env["AWS_ACCESS_KEY_ID"],
-        secret=cluster.env["AWS_SECRET_ACCESS_KEY"],
-        endpoint_url=cluster.env["AWS_ENDPOINT_URL"],
-        skip_instance_cache=True,
-    )
-
-
-def _read_tree(files: dict[str, bytes]) -> dict[str, bytes]:
-    return dict(sorted(files.items()))
-
-
-@pytest.mark.parametrize("job", ["wordcount"])
-def test_compiled_job_matches_local_run(cluster: Cluster, job: str, tmp_path: Any) -> None:
-    """`mrargo compile ... | argo submit - --wait` on the real controller:
-    Succeeded, and the S3 output is byte-identical to `mrargo run`."""
-    data = os.path.join(ROOT, "examples", "data")
-    prefix = f"{cluster.bucket}/{_name(job)}"
-    fs = _s3fs(cluster)
-    for f in sorted(os.listdir(data)):
-        fs.put(os.path.join(data, f), f"{prefix}/in/{f}")
-
-    mrargo = os.path.join(ROOT, ".venv", "bin", "mrargo")
-    spec = cluster.run(
-        [
-            mrargo, "compile", f"examples/{job}.py",
-            "-i", f"s3://{prefix}/in/",
-            "-o", f"s3://{prefix}/out/",
-            "--image", cluster.image,
-            "--s3-endpoint", cluster.s3_endpoint,
-            "--s3-secret", cluster.s3_secret,
-        ]
-    ).stdout  # fmt: skip
-    wf = cluster.submit(spec, timeout=600)
-
-    local = tmp_path / "out"
-    cluster.run([mrargo, "run", "-q", f"examples/{job}.py", "-i", data, "-o", str(local)])
-    expected = {p.name: p.read_bytes() for p in sorted(local.iterdir())}
-    got = {path.rsplit("/", 1)[1]: fs.cat_file(path) for path in sorted(fs.find(f"{prefix}/out/"))}
-    assert sorted(got) == sorted(expected)
-    for name in expected:
-        if name.startswith("part-"):
-            assert got[name] == expected[name], f"{name} differs"
-    assert _summary(got["_SUCCESS"]) == _summary(expected["_SUCCESS"])
-    cluster.delete_workflow(wf["metadata"]["name"])
-
-
-def _summary(success: bytes) -> dict[str, Any]:
-    """_SUCCESS without the local executor's own attempt counts (on Argo they are in the node tree)."""
-    doc: dict[str, Any] = json.loads(success)
-    for name in ("task attempts", "task retries"):
-        doc["counters"]["mrargo"].pop(name, None)
-    return doc
 
 
 def test_exports_work_in_a_shell(cluster: Cluster) -> None:
