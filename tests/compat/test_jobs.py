@@ -319,3 +319,9 @@ def test_mapper_raw_reads_binary_files(tmp_path: Path) -> None:
     blob.write_bytes(bytes(range(256)) * 3)
     pairs, _, _ = run("file_stats", str(blob))
     assert pairs == [("blob.bin", [768, 3])]
+
+
+def test_reducers_zero_on_the_class_is_map_only(tmp_path: Path) -> None:
+    cls = write_job(tmp_path, "class MRMapOnly(MRJob):\n    REDUCERS = 0\n    def mapper(self, _, line):\n        yield line, len(line)\n    def reducer(self, k, vs):\n        yield k, sum(vs)\n")
+    out, _ = run_cls(cls, stdin=b"ab\nab\n")
+    assert out == b'"ab"\t2\n"ab"\t2\n'

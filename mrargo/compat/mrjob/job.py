@@ -292,6 +292,8 @@ class MRJob(MapReduce):
         for value, what, fix in checks:
             if value:
                 raise JobDefinitionError(f"{cls} sets {what}, which mrargo does not support: {fix}")
+        if self.sort_values() != bool(type(self).SORT_VALUES):
+            raise JobDefinitionError(f"{cls}.sort_values() differs from SORT_VALUES; set SORT_VALUES on the class, which mrargo reads before any job exists")
         if type(self).OUTPUT_FORMAT != "raw":
             raise JobDefinitionError(f"{cls} sets OUTPUT_FORMAT; an mrjob job's output is OUTPUT_PROTOCOL's lines, so remove it")
         for f in type(self).FILES:

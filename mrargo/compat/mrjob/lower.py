@@ -106,6 +106,9 @@ def lower(job: Any, steps: Sequence[Any], jobconf: Mapping[str, Any], input_form
             raise JobDefinitionError(f"{cls}.steps()[{i}] must be an MRStep, got {type(s).__name__}")
     descs = [s.description(i) for i, s in enumerate(steps)]
     reducers = [_reducers(cls, i, {**jobconf, **(descs[i].get("jobconf") or {})}, warn) for i in range(len(steps))]
+    if type(job).REDUCERS == 0:
+        # REDUCERS = 0 makes every step map-only, as jobconf reduces=0 does one.
+        reducers = [0 if n is None else n for n in reducers]
     from mrargo.compat.mrjob.job import MRJob
 
     protos = protocols(job, descs, custom=type(job).pick_protocols is not MRJob.pick_protocols)
