@@ -245,7 +245,7 @@ def test_crashes_fail_the_run_cleanly_when_the_limit_does_not_suffice(tmp_path: 
 
 def test_user_bug_is_not_retried_and_is_reported_as_argo_get_would(tmp_path: Path) -> None:
     spec = tmp_path / "buggy.yaml"
-    spec.write_text(compile_text(str(JOB_DIR / "buggy.py")))  # --retries 3 by default
+    spec.write_text(compile_text(str(JOB_DIR / "buggy.py")))  # retried twice by default, but not for exit 3
     (tmp_path / "in.txt").write_text("ok\npoison\nfine\n")
     proc = emulate_cli(str(spec), "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out"), tmp=tmp_path)
     assert proc.returncode == 3  # the worker's "job code raised", as `mrargo run job.py` exits
