@@ -198,7 +198,7 @@ class MRJob(MapReduce):
         """
         descs = [s.description(i) for i, s in enumerate(self.steps())]
         try:
-            read, write = lower.protocols(self, descs, custom=False)[(step_num, step_type)]
+            read, write = lower.protocols(self, descs, custom=False)[(step_num, step_type)]  # mrjob's own choice
         except KeyError:
             raise ValueError(f"step {step_num} has no {step_type} that runs in Python, so it has no protocols") from None
         return read.read, write.write
@@ -250,7 +250,8 @@ class MRJob(MapReduce):
         if self._task is not None and "_mrjob_engine" in self.__dict__:
             return list(self.__dict__["_mrjob_engine"])  # lowered once per task: wrappers keep their state
         self._refuse_unsupported()
-        specs = lower.lower(self, mr_steps, self.task_jobconf(), type(self).INPUT_FORMAT, warn=self._task is None)
+        custom = type(self).pick_protocols is not MRJob.pick_protocols
+        specs = lower.lower(self, mr_steps, self.task_jobconf(), type(self).INPUT_FORMAT, custom_protocols=custom, warn=self._task is None)
         for k in [k for k in self.__dict__ if k.startswith("_mrjob_step")]:
             del self.__dict__[k]
         engine = []

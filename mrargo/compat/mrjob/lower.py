@@ -34,6 +34,7 @@ from mrargo.compat.mrjob.protocol import (
     JSONProtocol,
     PickleProtocol,
     PickleValueProtocol,
+    Protocol,
     RawValueProtocol,
     TextValueProtocol,
 )
@@ -96,8 +97,12 @@ class StepSpec:
     reducers: int | None  # from jobconf; None leaves it to --reducers and REDUCERS
 
 
-def lower(job: Any, steps: Sequence[Any], jobconf: Mapping[str, Any], input_format: str, warn: bool) -> tuple[StepSpec, ...]:
-    """Check the job's steps and turn them into StepSpecs (see the module docstring)."""
+def lower(job: Any, steps: Sequence[Any], jobconf: Mapping[str, Any], input_format: str, *, custom_protocols: bool, warn: bool) -> tuple[StepSpec, ...]:
+    """Check the job's steps and turn them into StepSpecs (see the module docstring).
+
+    ``custom_protocols``: the job overrides pick_protocols.  ``warn``: say
+    which jobconf keys are ignored (not in tasks, which would say it again).
+    """
     cls = type(job).__name__
     if not isinstance(steps, (list, tuple)) or not steps:
         raise JobDefinitionError(f"{cls}.steps() must return a non-empty list of MRStep, got {steps!r}")
@@ -109,9 +114,7 @@ def lower(job: Any, steps: Sequence[Any], jobconf: Mapping[str, Any], input_form
     if type(job).REDUCERS == 0:
         # REDUCERS = 0 makes every step map-only, as jobconf reduces=0 does one.
         reducers = [0 if n is None else n for n in reducers]
-    from mrargo.compat.mrjob.job import MRJob
-
-    protos = protocols(job, descs, custom=type(job).pick_protocols is not MRJob.pick_protocols)
+    protos = protocols(job, descs, custom=custom_protocols)
     phases: list[list[Phase | None]] = []
     for i, (s, d) in enumerate(zip(steps, descs, strict=True)):
         where = f"{cls} step {i + 1}"
@@ -221,19 +224,18 @@ def protocols(job: Any, descs: list[dict[str, Any]], custom: bool) -> dict[tuple
 _PICKLES = (PickleProtocol, PickleValueProtocol)
 
 
-class _Functions:
+class _Functions(Protocol):
     """A job's own pick_protocols gives functions, not protocols: carried as lines, always."""
 
     def __init__(self, read: Any, write: Any) -> None:
-        self.read = read
-        self.write = write
+        self._read = read
+        self._write = write
 
-    def text(self, key: Any, value: Any) -> str:
-        data = self.write(key, value)
-        try:
-            return str(data.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            raise ValueError(f"the output protocol wrote bytes that are not UTF-8 (at byte {e.start}); mrargo writes text output") from None
+    def read(self, line: bytes) -> tuple[Any, Any]:
+        return self._read(line)  # type: ignore[no-any-return]
+
+    def write(self, key: Any, value: Any) -> bytes:
+        return self._write(key, value)  # type: ignore[no-any-return]
 
 
 def is_json(p: Any) -> bool:

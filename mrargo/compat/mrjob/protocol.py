@@ -33,6 +33,7 @@ __all__ = [
     "JSONValueProtocol",
     "PickleProtocol",
     "PickleValueProtocol",
+    "Protocol",
     "RawProtocol",
     "RawValueProtocol",
     "ReprProtocol",
@@ -46,8 +47,8 @@ __all__ = [
 Pair = tuple[Any, Any]
 
 
-class _Protocol:
-    """What every protocol offers: read a line (bytes, no newline), write a pair."""
+class Protocol:
+    """What every protocol offers: read a line (bytes, no newline), write a pair; a base for protocols of your own."""
 
     def read(self, line: bytes) -> Pair:
         raise NotImplementedError  # each protocol below defines it
@@ -66,7 +67,7 @@ class _Protocol:
             ) from None
 
 
-class _KeyCaching(_Protocol):
+class _KeyCaching(Protocol):
     """A key TAB value protocol that decodes a run of equal keys once (a reducer reads them one after another)."""
 
     _last: tuple[bytes, Any] = (b"", None)
@@ -103,7 +104,7 @@ class JSONProtocol(_KeyCaching):
         return json.dumps(key) + "\t" + json.dumps(value)
 
 
-class JSONValueProtocol(_Protocol):
+class JSONValueProtocol(Protocol):
     """``json(value)``; the key is dropped on write and None on read."""
 
     def read(self, line: bytes) -> Pair:
@@ -116,7 +117,7 @@ class JSONValueProtocol(_Protocol):
         return json.dumps(value)
 
 
-class TextProtocol(_Protocol):
+class TextProtocol(Protocol):
     """UTF-8 ``key TAB value``; a None side is left out with its tab.  Reading falls back to latin-1."""
 
     def read(self, line: bytes) -> Pair:
@@ -134,7 +135,7 @@ class TextProtocol(_Protocol):
         return "\t".join(x for x in (key, value) if x is not None)
 
 
-class TextValueProtocol(_Protocol):
+class TextValueProtocol(Protocol):
     """The line is the value (UTF-8, else latin-1); the key is None on read and dropped on write."""
 
     def read(self, line: bytes) -> Pair:
@@ -153,7 +154,7 @@ class TextValueProtocol(_Protocol):
         return value
 
 
-class BytesProtocol(_Protocol):
+class BytesProtocol(Protocol):
     """``key TAB value`` as bytes; a None side is left out with its tab."""
 
     def read(self, line: bytes) -> Pair:
@@ -163,7 +164,7 @@ class BytesProtocol(_Protocol):
         return b"\t".join(x for x in (key, value) if x is not None)
 
 
-class BytesValueProtocol(_Protocol):
+class BytesValueProtocol(Protocol):
     """The line, as bytes, is the value; the key is None on read and dropped on write."""
 
     def read(self, line: bytes) -> Pair:
@@ -211,7 +212,7 @@ class ReprProtocol(_KeyCaching):
         return repr(key) + "\t" + repr(value)
 
 
-class ReprValueProtocol(_Protocol):
+class ReprValueProtocol(Protocol):
     """``repr(value)``; the key is dropped on write and None on read."""
 
     def read(self, line: bytes) -> Pair:
@@ -235,7 +236,7 @@ def _escaped_pickle(value: Any) -> bytes:
     return pickle.dumps(value).decode("latin-1").encode("unicode_escape")
 
 
-class PickleProtocol(_Protocol):
+class PickleProtocol(Protocol):
     """Escaped pickles, ``pickle(key) TAB pickle(value)``: allowed as OUTPUT_PROTOCOL only."""
 
     def read(self, line: bytes) -> Pair:
@@ -245,7 +246,7 @@ class PickleProtocol(_Protocol):
         return _escaped_pickle(key) + b"\t" + _escaped_pickle(value)
 
 
-class PickleValueProtocol(_Protocol):
+class PickleValueProtocol(Protocol):
     """An escaped pickle of the value: allowed as OUTPUT_PROTOCOL only."""
 
     def read(self, line: bytes) -> Pair:
