@@ -325,3 +325,21 @@ def test_reducers_zero_on_the_class_is_map_only(tmp_path: Path) -> None:
     cls = write_job(tmp_path, "class MRMapOnly(MRJob):\n    REDUCERS = 0\n    def mapper(self, _, line):\n        yield line, len(line)\n    def reducer(self, k, vs):\n        yield k, sum(vs)\n")
     out, _ = run_cls(cls, stdin=b"ab\nab\n")
     assert out == b'"ab"\t2\n"ab"\t2\n'
+
+
+def test_one_step_in_this_process_as_mrjobs_unit_tests_do() -> None:
+    """map_pairs / reduce_pairs, and run_mapper / run_reducer on a sandbox, need no runner."""
+    job = load_job("word_freq")([])
+    assert list(job.map_pairs([(None, "A b a")])) == [("a", 1), ("b", 1), ("a", 1)]
+    assert list(job.reduce_pairs([("a", 1), ("a", 2), ("b", 5)])) == [("a", 3), ("b", 5)]
+    assert list(job.combine_pairs([("a", 1), ("a", 2)])) == [("a", 3)]
+    job.sandbox(stdin=BytesIO(b"x y x\n"))
+    job.run_mapper()
+    assert job.stdout.getvalue() == b'"x"\t1\n"y"\t1\n"x"\t1\n'
+    job.sandbox(stdin=BytesIO(b'"x"\t1\n"x"\t1\n"y"\t1\n'))
+    job.run_reducer()
+    assert job.stdout.getvalue() == b'"x"\t2\n"y"\t1\n'
+    two = load_job("top_words")(["--top", "1"])
+    assert list(two.reduce_pairs([(None, [3, "a"]), (None, [5, "b"])], step_num=1)) == [(1, ["b", 5])]
+    with pytest.raises(ValueError, match="Out-of-range step: 2"):
+        list(two.map_pairs([], step_num=2))

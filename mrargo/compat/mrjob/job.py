@@ -28,7 +28,7 @@ from io import BytesIO
 from typing import Any, ClassVar
 
 from mrargo.api import MapReduce
-from mrargo.compat.mrjob import compat, lower, wrappers
+from mrargo.compat.mrjob import compat, inprocess, lower, wrappers
 from mrargo.compat.mrjob.protocol import JSONProtocol, RawValueProtocol
 from mrargo.compat.mrjob.step import STEP_FUNCS, MRStep, SparkStep
 from mrargo.compat.mrjob.util import to_lines
@@ -327,6 +327,26 @@ class MRJob(MapReduce):
         from mrargo.compat.mrjob.runner import Runner
 
         return Runner(self)
+
+    # One step's parts in this process, for unit tests (mrargo.compat.mrjob.inprocess).
+
+    def map_pairs(self, pairs: Iterable[tuple[Any, Any]], step_num: int = 0) -> Iterator[tuple[Any, Any]]:
+        return inprocess.map_pairs(self, pairs, step_num)
+
+    def combine_pairs(self, pairs: Iterable[tuple[Any, Any]], step_num: int = 0) -> Iterator[tuple[Any, Any]]:
+        return inprocess.reduce_pairs(self, pairs, step_num, "combiner")
+
+    def reduce_pairs(self, pairs: Iterable[tuple[Any, Any]], step_num: int = 0) -> Iterator[tuple[Any, Any]]:
+        return inprocess.reduce_pairs(self, pairs, step_num, "reducer")
+
+    def run_mapper(self, step_num: int = 0) -> None:
+        inprocess.run_task(self, "mapper", step_num)
+
+    def run_combiner(self, step_num: int = 0) -> None:
+        inprocess.run_task(self, "combiner", step_num)
+
+    def run_reducer(self, step_num: int = 0) -> None:
+        inprocess.run_task(self, "reducer", step_num)
 
     def parse_output(self, chunks: Iterable[bytes]) -> Iterator[tuple[Any, Any]]:
         """Output bytes (runner.cat_output()) as (key, value) pairs, read with the output protocol."""
