@@ -37,10 +37,16 @@ def vocabulary(n: int, seed: int = 7) -> list[str]:
     return words
 
 
-def lines(vocab: list[str], seed: int, exponent: float = 1.05) -> Iterator[str]:
-    """An endless stream of lines of 1..20 words, Zipf-distributed."""
+def zipf_weights(n: int, exponent: float = 1.05) -> list[float]:
+    """Cumulative Zipf weights of ranks 1..n."""
+    return list(itertools.accumulate(1.0 / (r + 1) ** exponent for r in range(n)))
+
+
+def lines(vocab: list[str], seed: int, exponent: float = 1.05, cum: list[float] | None = None) -> Iterator[str]:
+    """An endless stream of lines of 1..20 words, Zipf-distributed (cum: zipf_weights(len(vocab), exponent), if made already)."""
     rng = random.Random(seed)
-    cum = list(itertools.accumulate(1.0 / (r + 1) ** exponent for r in range(len(vocab))))
+    if cum is None:
+        cum = zipf_weights(len(vocab), exponent)
     choices = rng.choices
     randint = rng.randint
     while True:
@@ -59,11 +65,12 @@ def write_corpus(directory: str, total_bytes: int, files: int, distinct: int = 2
     """Write ``files`` text files of about total_bytes in all; return their paths."""
     os.makedirs(directory, exist_ok=True)
     vocab = vocabulary(distinct)
+    cum = zipf_weights(len(vocab))  # once, not per file: many small files are the small-input row
     per_file = max(1, total_bytes // files)
     paths = []
     for f in range(files):
         path = os.path.join(directory, f"part-{f:04d}.txt")
-        gen = lines(vocab, seed * 1_000_003 + f)
+        gen = lines(vocab, seed * 1_000_003 + f, cum=cum)
         written = 0
         chunk: list[str] = []
         with open(path, "w", encoding="utf-8") as out:

@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from peersenv import PeersEnv
-from results_io import WORKLOADS
+from results_io import CLASSIC, WORKLOADS
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 PEER_SCRIPTS = os.path.join(BENCH, "peers")
 WORKERS = 2  # the machine's cores; every parallel peer gets the same
+LIMIT_TIMINGS = "_limit.json"  # where the limit peer writes its own timings, in its output directory
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class Peer:
     requirements: tuple[str, ...] = ()  # pip specs for the bench venv
     needs: tuple[str, ...] = ()  # executables that must be on PATH
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # A peer that times itself writes its timings here, in its output
+    # directory; its wall and CPU in the report are those, not its process's.
+    timing_file: str = ""
 
     def env(self) -> dict[str, str]:
         # PYTHONPATH=bench lets the peer scripts import tokenize_shared and results_io.
@@ -74,12 +78,22 @@ def venv_version(*dists: str) -> Callable[[Context], str]:
 
 # --- mrargo: the examples, unchanged, through the CLI --------------------------------
 
-EXAMPLES = {"wordcount": "wordcount.py", "indexer": "indexer.py", "topwords": "topwords.py"}
+# The job each workload runs: the examples, and the line-based index of bench/jobs.
+JOBS = {
+    "wordcount": os.path.join(REPO, "examples", "wordcount.py"),
+    "indexer": os.path.join(REPO, "examples", "indexer.py"),
+    "topwords": os.path.join(REPO, "examples", "topwords.py"),
+    "lineindex": os.path.join(BENCH, "jobs", "line_index.py"),
+}
 
 
 def mrargo_command(ctx: Context, workload: str, out: str) -> list[str]:
-    job = os.path.join(REPO, "examples", EXAMPLES[workload])
-    return [ctx.mrargo, "run", job, "-i", ctx.corpus, "-o", out, "-q", "--overwrite"]
+    return [ctx.mrargo, "run", JOBS[workload], "-i", ctx.corpus, "-o", out, "-q", "--overwrite"]
+
+
+def limit_command(ctx: Context, workload: str, out: str) -> list[str]:
+    # The same interpreter and job file as the mrargo peer; as many processes as mrargo's workers.
+    return [ctx.python, os.path.join(PEER_SCRIPTS, "limit.py"), workload, ctx.corpus, out, "--procs", str(WORKERS)]
 
 
 def mrargo_version(ctx: Context) -> str:
@@ -147,6 +161,14 @@ PEERS: tuple[Peer, ...] = (
     Peer("p0x2", "P0 over two processes (files in two halves), merged", "tsv", p0_command(2), lambda ctx: python_version(ctx.python)),
     Peer("mrargo", "mrargo run examples/JOB.py (default: 2 workers)", "json", mrargo_command, mrargo_version),
     Peer(
+        "limit",
+        f"the user-code limit: the job's own mapper and reducer alone, {WORKERS} processes (peers/limit.py)",
+        "json",
+        limit_command,
+        lambda ctx: python_version(ctx.python),
+        timing_file=LIMIT_TIMINGS,
+    ),
+    Peer(
         "coreutils",
         f"LC_ALL=C cat | tr | tr | sort --parallel={WORKERS} -S 1G | uniq -c",
         "uniq",
@@ -162,6 +184,7 @@ PEERS: tuple[Peer, ...] = (
         "json",
         mrjob_command,
         venv_version("mrjob"),
+        workloads=CLASSIC,
         requirements=("mrjob==0.7.4",),
     ),
     Peer(
@@ -170,6 +193,7 @@ PEERS: tuple[Peer, ...] = (
         "tsv",
         script_command("dask_bag.py"),
         venv_version("dask"),
+        workloads=CLASSIC,
         requirements=("dask[bag]==2026.8.0",),
     ),
     Peer(
@@ -178,6 +202,7 @@ PEERS: tuple[Peer, ...] = (
         "tsv",
         script_command("spark.py"),
         spark_version,
+        workloads=CLASSIC,
         requirements=("pyspark==4.3.0",),
         needs=("java",),
     ),
@@ -187,6 +212,7 @@ PEERS: tuple[Peer, ...] = (
         "tsv",
         script_command("duckdb_sql.py"),
         venv_version("duckdb"),
+        workloads=CLASSIC,
         requirements=("duckdb==2.0.0",),
     ),
 )

@@ -18,6 +18,9 @@ small (``floor_rss``, reported), and it measures:
   seconds from /proc.  A peak shorter than that can be missed.
 * ``wall_s``: from just before the command is started to its exit (not the
   exit of orphans it leaves behind).
+* ``cpu_s``: user + system CPU seconds of the whole tree, from the same
+  ``wait4`` rusage (the kernel adds every waited-for descendant's), plus the
+  adopted orphans'.  On a shared machine it moves much less than wall time.
 
 Linux only: /proc, prctl and Linux's rusage semantics.
 """
@@ -50,6 +53,7 @@ class Measurement:
     tree_pss: int  # bytes, peak of the summed PSS of the tree (sampled)
     floor_rss: int  # bytes, the launcher's own peak RSS, which max_rss cannot go below
     timed_out: bool = False
+    cpu_s: float = 0.0  # user + system seconds of the whole tree (wait4)
 
 
 def become_subreaper() -> bool:
@@ -127,17 +131,18 @@ class TreeSampler:
             self.peak = max(self.peak, sum(pss_bytes(pid) for pid in descendants(me)))
 
 
-def reap_orphans(grace_s: float = ORPHAN_GRACE_S) -> int:
-    """Wait for adopted orphans (killing them after grace_s); return their largest peak RSS."""
+def reap_orphans(grace_s: float = ORPHAN_GRACE_S) -> tuple[int, float]:
+    """Wait for adopted orphans (killing them after grace_s); return their largest peak RSS and their CPU seconds."""
     deadline = time.monotonic() + grace_s
-    peak = 0
+    peak, cpu = 0, 0.0
     while True:
         try:
             pid, _, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
-            return peak
+            return peak, cpu
         if pid:
             peak = max(peak, usage.ru_maxrss * 1024)
+            cpu += usage.ru_utime + usage.ru_stime
             continue
         if time.monotonic() > deadline:
             kill_tree(os.getpid())
@@ -194,7 +199,7 @@ def launch(argv: Sequence[str], timeout_s: float | None) -> Measurement:
         if timer:
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
-        orphan_rss = reap_orphans()
+        orphan_rss, orphan_cpu = reap_orphans()
     return Measurement(
         wall_s=wall,
         returncode=proc.returncode,
@@ -202,6 +207,7 @@ def launch(argv: Sequence[str], timeout_s: float | None) -> Measurement:
         tree_pss=sampler.peak,
         floor_rss=floor,
         timed_out=timed_out.is_set(),
+        cpu_s=usage.ru_utime + usage.ru_stime + orphan_cpu,
     )
 
 

@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Iterator
 
+from results_io import INDEXES
+
 Result = dict[str, int] | dict[str, tuple[str, ...]] | list[tuple[str, int]]
 
 # Output formats: "json" is mrjob's JSONProtocol (also mrargo's), one
@@ -76,7 +78,7 @@ def read_result(out: str, fmt: str, workload: str) -> Result:
     """The answer a peer left in out, in the shape of its workload."""
     if workload == "topwords":
         return [(str(k), as_count(v)) for k, v in pairs(out, fmt)]
-    convert = as_names if workload == "indexer" else as_count
+    convert = as_names if workload in INDEXES else as_count
     result: dict[str, object] = {}
     for key, value in pairs(out, fmt):
         if key in result:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from measure import SAMPLE_S
 
-TITLES = {"wordcount": "Word count", "indexer": "Inverted index (word → sorted files)", "topwords": "Top-20 words (two steps)"}
+TITLES = {
+    "wordcount": "Word count",
+    "indexer": "Inverted index (word → sorted files)",
+    "topwords": "Top-20 words (two steps)",
+    "lineindex": "Line-based inverted index (a (word, file) pair per distinct word per line)",
+}
 REFERENCE = "p0"
+LIMIT = "limit"  # the user-code limit peer (peers/limit.py)
+# What the limit peer reports, seconds: the limit (wall of the slowest process
+# per phase, summed; CPU over every process), its parts, and beside it the
+# read alone, the combiner and the mapper alone in one process.
+LIMIT_PARTS = ("limit_s", "limit_cpu", "read_s", "map_s", "reduce_s", "combine_s", "combine_cpu", "map_1proc_s", "map_1proc_cpu")
 MIB = 2**20
 
 # Status values of a row.
@@ -22,9 +32,11 @@ class Row:
     status: str
     detail: str = ""  # why it failed, was skipped or differs
     wall_s: float | None = None  # median over the repeats
+    cpu_s: float | None = None  # user + system seconds of the tree, median over the repeats
     max_rss: int | None = None  # bytes, largest over the repeats
     tree_pss: int | None = None  # bytes, largest over the repeats
     floor_rss: int = 0  # bytes, the measuring launcher's own peak RSS
+    parts: Mapping[str, float] = field(default_factory=dict)  # a self-timed peer's own figures (LIMIT_PARTS)
 
 
 @dataclass(frozen=True)
@@ -59,22 +71,77 @@ def number(value: float | None, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
 
 
+def measured(r: Row) -> bool:
+    return r.wall_s is not None and r.status in (OK, MISMATCH)
+
+
+def reference_row(rows: Sequence[Row], name: str) -> Row | None:
+    return next((r for r in rows if r.peer == name and measured(r)), None)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
 def table(rows: Sequence[Row], corpus_bytes: int) -> list[str]:
-    ref = next((r.wall_s for r in rows if r.peer == REFERENCE and r.status == OK), None)
+    p0, limit = reference_row(rows, REFERENCE), reference_row(rows, LIMIT)
     lines = [
-        "| peer | wall s | MB/s | × P0 | max RSS/proc MiB | tree PSS MiB | ok |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| peer | wall s | CPU s | MB/s | × P0 | × limit | × limit (CPU) | max RSS/proc MiB | tree PSS MiB | ok |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
-        measured = r.wall_s is not None and r.status in (OK, MISMATCH)
-        wall = r.wall_s if measured else None
+        wall = r.wall_s if measured(r) else None
+        cpu = r.cpu_s if measured(r) else None
         mbps = corpus_bytes / 1e6 / wall if wall else None
-        ratio = wall / ref if wall and ref else None
-        rss = r.max_rss / MIB if measured and r.max_rss is not None else None
-        pss = r.tree_pss / MIB if measured and r.tree_pss else None
-        cells = [r.peer, number(wall, ".2f"), number(mbps, ".1f"), number(ratio, ".2f"), number(rss, ".0f"), number(pss, ".0f"), ok_cell(r)]
+        rss = r.max_rss / MIB if wall and r.max_rss is not None and not r.parts else None
+        pss = r.tree_pss / MIB if wall and r.tree_pss and not r.parts else None
+        cells = [
+            r.peer,
+            number(wall, ".2f"),
+            number(cpu, ".2f"),
+            number(mbps, ".1f"),
+            number(ratio(wall, p0.wall_s if p0 else None), ".2f"),
+            number(ratio(wall, limit.wall_s if limit else None), ".2f"),
+            number(ratio(cpu, limit.cpu_s if limit else None), ".2f"),
+            number(rss, ".0f"),
+            number(pss, ".0f"),
+            ok_cell(r),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def limit_table(rows: Sequence[Row]) -> list[str]:
+    """One line per workload: the limit and its parts, and mrargo's and P0's ratios to it."""
+    lines = [
+        "| workload | limit wall s | limit CPU s | read (in map) | map | reduce | combiner (not in limit) | map alone, 1 process | "
+        "mrargo wall s | mrargo CPU s | **mrargo / limit** | mrargo / limit (CPU) | P0 / limit |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for workload, title in TITLES.items():
+        part = [r for r in rows if r.workload == workload]
+        limit, mrargo, p0 = reference_row(part, LIMIT), reference_row(part, "mrargo"), reference_row(part, REFERENCE)
+        if limit is None:
+            continue
+        q = limit.parts
+        mw, mc = (mrargo.wall_s, mrargo.cpu_s) if mrargo else (None, None)
+        cells = [
+            title.split(" (")[0],
+            number(q["limit_s"], ".2f"),
+            number(q["limit_cpu"], ".2f"),
+            number(q["read_s"], ".2f"),
+            number(q["map_s"], ".2f"),
+            number(q["reduce_s"], ".2f"),
+            number(q["combine_s"], ".2f"),
+            number(q["map_1proc_s"], ".2f"),
+            number(mw, ".2f"),
+            number(mc, ".2f"),
+            "**" + number(ratio(mw, q["limit_s"]), ".2f") + "×**",
+            number(ratio(mc, q["limit_cpu"]), ".2f") + "×",
+            number(ratio(p0.wall_s if p0 else None, q["limit_s"]), ".2f") + "×",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else []
 
 
 def problems(rows: Iterable[Row]) -> list[str]:
@@ -88,8 +155,20 @@ NOTES = """\
 - **wall s**: seconds from starting the peer's process to its exit, output
   written; the median of the repeats.  Interpreter or JVM start-up is included.
   The page cache was warmed by reading the corpus once before the first run.
+- **CPU s**: user + system seconds of the peer's whole process tree (from
+  `wait4`), the median of the repeats.  Where the machine is shared, CPU
+  seconds move much less than wall seconds: compare those.
 - **MB/s**: corpus bytes (10⁶) over wall seconds.  **× P0**: wall over P0's
   wall for the same workload (below 1 is faster than P0).
+- **limit**: the user-code limit (`bench/peers/limit.py`): the job's own
+  mapper, then its own reducer, alone, in as many processes as mrargo has
+  workers, on byte-balanced shares of the same input; the input is read in
+  1 MiB blocks inside the timed map phase.  Its wall is the slowest process
+  of each phase, summed over the phases; its CPU the sum over every process.
+  Grouping between the phases is untimed, and the job's combiner is timed
+  but left out (a job need not have one).  Its row's memory is not measured.
+  **× limit**: wall over the limit's wall; **× limit (CPU)**: CPU seconds
+  over the limit's CPU seconds, which includes none of process start-up.
 - **max RSS/proc**: the largest peak RSS of any *single* process of the
   peer's tree (driver or worker), exact, from `wait4`'s rusage.  The peer is
   started by a small launcher (`bench/measure.py`) that is a child subreaper,
@@ -125,6 +204,9 @@ def markdown(info: RunInfo, rows: Sequence[Row]) -> str:
         part = [r for r in rows if r.workload == workload]
         if part:
             out += ["", f"## {title}", ""] + table(part, info.corpus_bytes)
+    limits = limit_table(rows)
+    if limits:
+        out += ["", "## Against the user-code limit", "", "Seconds; the limit's parts are each the slowest process's.", ""] + limits
     out += ["", "## Problems", ""] + problems(rows)
     out += ["", "## How to read this", "", NOTES.format(floor=round(info.rss_floor / MIB), sample=SAMPLE_S), ""]
     return "\n".join(out)

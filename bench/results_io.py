@@ -12,8 +12,14 @@ import argparse
 import heapq
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
-WORKLOADS = ("wordcount", "indexer", "topwords")
+T = TypeVar("T")
+
+WORKLOADS = ("wordcount", "indexer", "topwords", "lineindex")
+# The workloads that every peer runs; lineindex is mrargo's and its limit's (P0 gives the answer).
+CLASSIC = ("wordcount", "indexer", "topwords")
+INDEXES = ("indexer", "lineindex")  # same answer: word -> sorted names of the files holding it
 TOP = 20
 
 
@@ -52,3 +58,14 @@ def corpus_files(corpus: str) -> list[str]:
         return [corpus]
     names = sorted(n for n in os.listdir(corpus) if not n.startswith((".", "_")))
     return [os.path.join(corpus, n) for n in names if os.path.isfile(os.path.join(corpus, n))]
+
+
+def halves(items: Sequence[T], n: int) -> list[list[T]]:
+    """n contiguous slices of about equal length, the empty ones left out (P0x2's files, the limit's records)."""
+    size, extra = divmod(len(items), n)
+    out, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        out.append(list(items[start:end]))
+        start = end
+    return [part for part in out if part]

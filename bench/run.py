@@ -1,7 +1,7 @@
 """Benchmark mrargo against its peers on one corpus, and write a Markdown report.
 
     python bench/run.py [--size 500MB] [--files 64] [--peers all|name,name]
-                        [--workloads wordcount,indexer,topwords] [--corpus DIR]
+                        [--workloads wordcount,indexer,topwords,lineindex] [--corpus DIR]
                         [--out bench/results/DATE.md] [--repeat 1]
 
 Every peer runs every workload it supports as its own process tree, measured
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import shlex
 import shutil
@@ -20,6 +21,7 @@ import statistics
 import sys
 import tempfile
 from dataclasses import dataclass
+from typing import Any
 
 import corpus_cache
 import machine
@@ -27,7 +29,7 @@ from lineup import BENCH, REPO, Context, Peer, missing_tools, select
 from measure import Measurement, run_measured
 from normalize import OutputError, Result, compare, read_result
 from peersenv import InstallError, PeersEnv
-from report import FAILED, MISMATCH, NOT_APPLICABLE, OK, SKIPPED, Row, RunInfo, markdown
+from report import FAILED, LIMIT_PARTS, MISMATCH, NOT_APPLICABLE, OK, SKIPPED, Row, RunInfo, markdown
 from results_io import WORKLOADS
 
 LOG_TAIL = 12
@@ -93,9 +95,10 @@ def unavailable(peer: Peer, env: PeersEnv) -> str:
     return ""
 
 
-def measure_runs(bench: Bench, peer: Peer, workload: str) -> tuple[list[Measurement], str, str]:
-    """Run the peer bench.repeat times; return the measurements, the last output dir and an error."""
+def measure_runs(bench: Bench, peer: Peer, workload: str) -> tuple[list[Measurement], list[dict[str, Any]], str, str]:
+    """Run the peer bench.repeat times; return the measurements, its own timings, the last output dir and an error."""
     runs: list[Measurement] = []
+    timings: list[dict[str, Any]] = []
     out = ""
     for i in range(bench.repeat):
         out = os.path.join(bench.work, f"{peer.name}-{workload}-{i}")
@@ -108,11 +111,17 @@ def measure_runs(bench: Bench, peer: Peer, workload: str) -> tuple[list[Measurem
         m = run_measured(peer.command(bench.ctx, workload, out), log, env=env, timeout_s=bench.timeout_s)
         shutil.rmtree(tmp, ignore_errors=True)
         if m.timed_out:
-            return runs, out, f"killed after {bench.timeout_s:.0f} s; log: {log_tail(log)}"
+            return runs, timings, out, f"killed after {bench.timeout_s:.0f} s; log: {log_tail(log)}"
         if m.returncode != 0:
-            return runs, out, f"exit {m.returncode}; log: {log_tail(log)}"
+            return runs, timings, out, f"exit {m.returncode}; log: {log_tail(log)}"
+        if peer.timing_file:
+            try:
+                with open(os.path.join(out, peer.timing_file), encoding="utf-8") as f:
+                    timings.append(json.load(f))
+            except (OSError, ValueError) as err:
+                return runs, timings, out, f"no timings in {peer.timing_file}: {err}"
         runs.append(m)
-    return runs, out, ""
+    return runs, timings, out, ""
 
 
 def check(out: str, peer: Peer, workload: str, reference: Result | None) -> tuple[str, str, Result | None]:
@@ -134,17 +143,22 @@ def run_peer(bench: Bench, peer: Peer, workload: str, reference: Result | None) 
     if why:
         print(f"bench: SKIPPING {peer.name} / {workload}: {why}", flush=True)
         return Row(workload, peer.name, SKIPPED, why), None
-    runs, out, error = measure_runs(bench, peer, workload)
+    runs, timings, out, error = measure_runs(bench, peer, workload)
     if error:
         print(f"bench: {peer.name} / {workload} FAILED: {error}", flush=True)
         return Row(workload, peer.name, FAILED, error), None
     status, detail, result = check(out, peer, workload, reference)
+    if timings:
+        # A self-timed peer (the limit): its own figures, not its process's, which include untimed work.
+        parts = {k: statistics.median(float(t[k]) for t in timings) for k in LIMIT_PARTS}
+        return Row(workload, peer.name, status, detail, wall_s=parts["limit_s"], cpu_s=parts["limit_cpu"], parts=parts), result
     row = Row(
         workload,
         peer.name,
         status,
         detail,
         wall_s=statistics.median(m.wall_s for m in runs),
+        cpu_s=statistics.median(m.cpu_s for m in runs),
         max_rss=max(m.max_rss for m in runs),
         tree_pss=max(m.tree_pss for m in runs),
         floor_rss=max(m.floor_rss for m in runs),
@@ -156,8 +170,10 @@ def progress(row: Row) -> None:
     if row.wall_s is None:
         return
     mem = f"max RSS/proc {(row.max_rss or 0) / 2**20:6.0f} MiB, tree PSS {(row.tree_pss or 0) / 2**20:6.0f} MiB"
+    if row.parts:
+        mem = "self-timed: " + ", ".join(f"{k} {v:.2f}" for k, v in row.parts.items())
     note = "" if row.status == OK else f"  {row.status}: {row.detail}"
-    print(f"  {row.workload:9} {row.peer:9} {row.wall_s:8.2f} s  {mem}{note}", flush=True)
+    print(f"  {row.workload:9} {row.peer:9} {row.wall_s:8.2f} s  CPU {row.cpu_s or 0:8.2f} s  {mem}{note}", flush=True)
 
 
 def run_all(bench: Bench, peers: list[Peer], workloads: list[str]) -> list[Row]:

@@ -12,7 +12,7 @@ import multiprocessing
 import os
 from collections import Counter, defaultdict
 
-from results_io import corpus_files, peer_parser, top_words, write_counts, write_index
+from results_io import INDEXES, corpus_files, halves, peer_parser, top_words, write_counts, write_index
 from tokenize_shared import tokenize
 
 
@@ -36,17 +36,6 @@ def index_words(paths: list[str]) -> dict[str, list[str]]:
         for word in words:
             index[word].append(name)
     return index
-
-
-def halves(paths: list[str], n: int) -> list[list[str]]:
-    """n contiguous slices of about equal length (the corpus files are all one size)."""
-    size, extra = divmod(len(paths), n)
-    out, start = [], 0
-    for i in range(n):
-        end = start + size + (1 if i < extra else 0)
-        out.append(paths[start:end])
-        start = end
-    return [part for part in out if part]
 
 
 def run_counts(paths: list[str], procs: int) -> Counter[str]:
@@ -79,7 +68,7 @@ def main() -> None:
     paths = corpus_files(args.corpus)
     os.makedirs(args.out, exist_ok=True)
     out = os.path.join(args.out, "result.tsv")
-    if args.workload == "indexer":
+    if args.workload in INDEXES:  # the line-based index has the same answer
         write_index(out, run_index(paths, args.procs))
         return
     counts = run_counts(paths, args.procs)
