@@ -11,8 +11,9 @@ found, and the fix.  The exit codes are the same for ``mrargo run JOB``,
     2    the command line is wrong: an unknown option, a bad value, an
          option that does not apply to this kind of JOB
     3    fails the same way every time: the job's code raised, bad input
-         data, an unusable job or plan, a value that cannot be encoded, an
-         output that exists (Argo's retry expression stops on 3)
+         data, an unusable job, plan or spec, a value that cannot be
+         encoded, an output that exists or overlaps an input (Argo's retry
+         expression stops on 3)
     130  interrupted (Ctrl-C)
     143  terminated (SIGTERM)
 """
