@@ -14,6 +14,7 @@ times, step by step:
 * **reduce**: each of N processes (at most the step's reducers) calls the
   job's reducer once per key of its share, with the values that the job's
   combiner left for that key in each map process, and keeps the output.
+  The keys are dealt out to the processes in turn.
 
 The limit is the sum over phases of the slowest process's wall time, and
 its CPU time the sum over every process.  Not in the limit, and reported
@@ -318,7 +319,9 @@ def run_limit(paths: list[str], procs: int) -> tuple[Pairs, dict[str, Any]]:
         reducers = max(1, min(procs, step.reducers))
         keyed = list(groups.items())
         del groups
-        reduces = in_parallel(reduce_task, [(step_no, part) for part in halves(keyed, reducers)])
+        # Keys dealt out in turn, as a hash partitioner spreads them: the first
+        # keys met are the common ones, so contiguous halves would be unequal.
+        reduces = in_parallel(reduce_task, [(step_no, keyed[i::reducers]) for i in range(reducers) if keyed[i::reducers]])
         del keyed
         records = [p for r in reduces for p in r.pop("pairs")]
         timings["steps"].append({"maps": maps, "reduces": reduces})
