@@ -343,3 +343,12 @@ def test_one_step_in_this_process_as_mrjobs_unit_tests_do() -> None:
     assert list(two.reduce_pairs([(None, [3, "a"]), (None, [5, "b"])], step_num=1)) == [(1, ["b", 5])]
     with pytest.raises(ValueError, match="Out-of-range step: 2"):
         list(two.map_pairs([], step_num=2))
+
+
+def test_mapper_raw_downloads_a_remote_file_first() -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/mrjob-raw/in.bin", b"one\ntwo\n")
+    pairs, _, _ = run("file_stats", "memory://mrjob-raw/in.bin")
+    assert pairs == [("in.bin", [8, 2])]
