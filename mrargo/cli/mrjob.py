@@ -145,6 +145,17 @@ def dest_of(p: argparse.ArgumentParser, opt_str: str) -> str:
     raise ValueError(f"unknown arg: {opt_str}")
 
 
+def _print_counters(per_step: list[dict[str, dict[str, int]]]) -> None:
+    """The job's counters on stderr, laid out as mrjob lays them out."""
+    for counters in per_step:
+        if counters:
+            print(f"Counters: {sum(len(names) for names in counters.values())}", file=sys.stderr)
+            for group, names in sorted(counters.items()):
+                print(f"\t{group}", file=sys.stderr)
+                for name, n in sorted(names.items()):
+                    print(f"\t\t{name}={n}", file=sys.stderr)
+
+
 def main(cls: Any, argv: Sequence[str]) -> int:
     """Run the job as mrjob's ``python job.py ...`` does; return the exit code."""
     prog = os.path.basename(sys.argv[0] or "job.py")
@@ -161,6 +172,8 @@ def main(cls: Any, argv: Sequence[str]) -> int:
             return 0
         with job.make_runner() as runner:
             runner.run()
+            if not job.options.quiet and not runner.spec:
+                _print_counters(runner.counters())
             if runner.spec:
                 sys.stdout.write(runner.spec)
             elif job.options.cat_output if job.options.cat_output is not None else not job.options.output_dir:

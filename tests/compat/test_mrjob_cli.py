@@ -36,6 +36,8 @@ def test_prints_the_output_lines_to_stdout(data: dict[str, Path]) -> None:
     assert stdout_pairs(proc.stdout) == want_counts([data["text0"], data["text2"]])
     # JSONProtocol as mrjob writes it: json.dumps, ASCII, a tab between.
     assert b'"caf\\u00e9"\t' in proc.stdout
+    # The counters on stderr, as mrjob prints them.
+    assert "Counters: 2\n\tlines\n\t\twithout words=" in proc.stderr.decode()
 
 
 @pytest.mark.parametrize("args", [[], ["-"], ["-r", "local", "-"]])
