@@ -269,16 +269,18 @@ class MRJob(MapReduce):
         return list(engine)
 
     def __getattr__(self, name: str) -> Any:
-        # Only the wrapper names: tasks ask for them by name, as for any method.
-        if not name.startswith("_mrjob_step") or "_mrjob_engine" in self.__dict__:
-            if name.startswith("_mrjob_step"):
-                raise JobDefinitionError(
-                    f"{type(self).__name__}.steps() gives other steps in this task than when the job was planned ({name} is not among them); "
-                    "steps() may depend only on options that reach every task: the job's passthrough options, given to python job.py"
-                )
+        # Called for missing attributes only.  A task asks for the wrappers
+        # by name, as for any method, before anything lowered its steps.
+        if not name.startswith("_mrjob_step"):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        self.steps()
-        return getattr(self, name)
+        if "_mrjob_engine" not in self.__dict__:
+            self.steps()  # lowers them, and keeps the wrappers on the instance
+            if name in self.__dict__:
+                return self.__dict__[name]
+        raise JobDefinitionError(
+            f"{type(self).__name__}.steps() gives other steps in this task than when the job was planned ({name} is not among them); "
+            "steps() may depend only on options that reach every task: the job's passthrough options, given to python job.py"
+        )
 
     def _refuse_unsupported(self) -> None:
         cls = type(self).__name__
