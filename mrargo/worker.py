@@ -46,7 +46,8 @@ from mrargo.runtime.layout import new_attempt
 
 RUN_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
-OVERWRITE_HINT = "give -p output= another place, or compile with --overwrite"
+# What replaces an existing output in a spec: the error already says "choose another output".
+OVERWRITE_HINT = "compile with --overwrite to replace it"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -246,15 +247,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(f"mrargo worker: {label}: error: {OutputExistsError(e.url, OVERWRITE_HINT)}")
         return e.exit_code
     except UsageError as e:  # a value the spec carries, not a command line a person typed
-        _report(f"mrargo worker: {label}: error: {e}")
+        _report(_line(label, e))
         return EXIT_DETERMINISTIC
     except MrargoError as e:
-        _report(f"mrargo worker: {label}: error: {e}")
+        _report(_line(label, e))
         return e.exit_code
     except Exception as e:  # infrastructure: network, storage; retried by Argo
         traceback.print_exc(file=sys.stderr)
         _report(f"mrargo worker: {label}: error: {type(e).__name__}: {e}")
         return EXIT_FAILED
+
+
+def _line(label: str, e: Exception) -> str:
+    """The one-line error; the task is named once (runtime messages already start with it: "map 1/4 of step 1: ...")."""
+    text = str(e)
+    task = label.split(" ", 1)[0]
+    named = text.startswith(f"{task} ") and " of step " in text.split(":", 1)[0]
+    return f"mrargo worker: error: {text}" if named else f"mrargo worker: {label}: error: {text}"
 
 
 if __name__ == "__main__":

@@ -110,8 +110,8 @@ CASES = [
     # The output, checked before the first task (a spec's split).  A spec
     # cannot take --overwrite: its fix is another -p output= or a recompile.
     Case("existing-output", 3, "output {input}/old-output already exists; remove it, choose another output, or pass --overwrite to replace it",
-         spec_says="output {input}/old-output already exists; remove it, choose another output, or give -p output= another place, "
-         "or compile with --overwrite", output="{input}/old-output", node="split"),
+         spec_says="output {input}/old-output already exists; remove it, choose another output, or compile with --overwrite to replace it",
+         output="{input}/old-output", node="split"),
     Case("output-is-input", 3, f"output {{input}} is input {{input}}; {OUTSIDE}", input="{input}", output="{input}", node="split"),
     Case("output-inside-input", 3, f"output {{input}}/out is inside input {{input}}, so a run over that input would read this output; {OUTSIDE}",
          input="{input}", output="{input}/out", node="split"),

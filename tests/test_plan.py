@@ -71,8 +71,9 @@ def test_validation_names_the_field(change: dict[str, object], message: str) -> 
 def test_bad_options_are_refused() -> None:
     with pytest.raises(UsageError, match="--sort-buffer-mb must be at least 1"):
         plan_for(os.path.join(EXAMPLES, "wordcount.py"), options=Options(sort_buffer_mb=0))
-    with pytest.raises(PlanError, match="reducers must be between 1 and 100000"):
-        plan_for(os.path.join(EXAMPLES, "wordcount.py"), reducers=0)
+    with pytest.raises(PlanError, match=r"step 1 has -1 reducers; --reducers \(or REDUCERS\) takes 0 \(map-only\) to 100000"):
+        plan_for(os.path.join(EXAMPLES, "wordcount.py"), reducers=-1)
+    assert plan_for(os.path.join(EXAMPLES, "wordcount.py"), reducers=0).steps[0].map_only
 
 
 def test_plan_from_other_version_or_garbage() -> None:

@@ -123,7 +123,7 @@ def test_an_existing_output_fails_the_split_with_a_fix_for_a_spec(tmp_path: Path
     pod = Pod(tmp_path, ROOT / "examples/wordcount.py", values(tmp_path, tmp_path / "in.txt"))
     proc = pod.run("split")
     assert proc.returncode == 3
-    assert proc.stderr.strip().splitlines()[-1].endswith("give -p output= another place, or compile with --overwrite")
+    assert proc.stderr.strip().splitlines()[-1].endswith("choose another output, or compile with --overwrite to replace it")
 
 
 def test_argo_syntax_left_in_a_value_is_refused(tmp_path: Path) -> None:

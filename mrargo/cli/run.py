@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import sys
@@ -135,12 +136,25 @@ def _run_spec(args: argparse.Namespace) -> int:
         sys.stderr.write(tree.render(utf8="utf" in (getattr(sys.stderr, "encoding", "") or "").lower()))
         for log in tree.kept_logs():
             print(f"log of failed pod: {log}", file=sys.stderr)
+    else:
+        _forget_kept_pods(tree.kept_logs())
     if tree.phase != "Succeeded":
         # The pod's own exit code names the cause: 3 fails every time, the rest may pass again.
         pod = tree.failed_pod()
         deterministic = pod is not None and pod.exit_code == EXIT_DETERMINISTIC
         raise TaskFailedError(tree.error_line(), exit_code=EXIT_DETERMINISTIC if deterministic else EXIT_FAILED)
     return 0
+
+
+def _forget_kept_pods(logs: list[str]) -> None:
+    """With -q nobody is told where a failed pod's folder is, so none is kept (nor their temporary parent)."""
+    import shutil
+
+    for log in logs:
+        pod = os.path.dirname(log)
+        shutil.rmtree(pod, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(pod))  # the run's pods folder, once empty
 
 
 def spec_parameters(doc: dict[str, Any], args: argparse.Namespace) -> dict[str, str]:

@@ -150,7 +150,7 @@ def validate_plan(plan: JobPlan) -> None:
         raise PlanError(f"OUTPUT_FORMAT {plan.output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}")
     for i, s in enumerate(plan.steps):
         if s.reducer is not None and not 1 <= s.reducers <= 100_000:
-            raise PlanError(f"step {i + 1} reducers must be between 1 and 100000, got {s.reducers}")
+            raise PlanError(f"step {i + 1} has {s.reducers} reducers; --reducers (or REDUCERS) takes 0 (map-only) to 100000")
     # The options are flags of run and compile: a bad one is a usage error.
     o = plan.options
     for name in ("sort_buffer_mb", "split_mb", "max_record_mb", "max_tasks"):
