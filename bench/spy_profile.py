@@ -10,8 +10,10 @@ file, whatever it calls), else the innermost frame of mrargo that names a
 stage (reading, per-pair grouping, combining, encoding, sorting, writing,
 the reduce side's merge and decode, output, commit, forking a task), else
 start-up (imports) or other.  Each stage is shown per process kind (map
-task, reduce task, driver) in samples and in CPU seconds (samples / rate).
-Sampling shows where the CPU goes, not how long a stage waits.
+task, reduce task, driver) in samples, in sampled seconds (samples / rate)
+and as a share of all samples.  Read the shares: py-spy stops each process
+to sample it, and counts a process that is runnable but waiting for a core
+as busy, so sampled seconds run above the CPU seconds of an unsampled run.
 """
 
 from __future__ import annotations
@@ -30,24 +32,27 @@ PY_SPY = "py-spy==0.4.2"
 # (file suffix, function names or "*", stage), tried on mrargo's frames from the innermost out.
 RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("runtime/inputs.py", ("*",), "read + decode input"),
+    ("store.py", ("open_input", "open_random", "read_lines_block"), "read + decode input"),
     ("runtime/mapside.py", ("_group_records_c", "_group_records", "_group_one", "map_records"), "per-pair grouping (count/append)"),
     ("runtime/mapside.py", ("_combined", "_take_waiting", "_check_groups", "_drain_groups"), "combine bookkeeping"),
     ("runtime/mapside.py", ("_bucket", "_encoded"), "encode + partition"),
     ("runtime/mapside.py", ("_sort_records",), "sort"),
     ("runtime/mapside.py", ("spill", "_segment_blocks"), "spill"),
+    ("runtime/mapside.py", ("finish",), "free the buffers after writing"),
     ("runtime/runfile.py", ("write_all", "_write_list", "_flush_block", "write", "end_segment"), "pack + write run file"),
-    ("runtime/runfile.py", ("*",), "reduce: read + merge runs"),
-    ("runtime/codec.py", ("decode_key", "decode_value", "loads", "_decode"), "reduce: decode"),
+    ("runtime/runfile.py", ("*",), "read + merge runs"),
+    ("store.py", ("range_reader",), "read + merge runs"),
     ("runtime/reduceside.py", ("*",), "reduce: group by key"),
     ("runtime/output.py", ("*",), "output: encode + write"),
-    ("runtime/codec.py", ("*",), "output: encode + write"),
     ("runtime/commit.py", ("*",), "commit"),
     ("runtime/tasks.py", ("run_split", "run_shuffle", "step_outputs", "split_count"), "split + shuffle"),
     ("local/executor.py", ("_start", "_finished", "_run_phase", "_check_timeouts"), "driver: fork + wait for tasks"),
     ("local/executor.py", ("_child_main", "run_task"), "task start + end"),
     ("runtime/layout.py", ("*",), "markers (JSON)"),
-    ("store.py", ("*",), "store (open, rename, remove)"),
+    ("store.py", ("*",), "store (list, write, rename, remove)"),
 )
+# The codec works for its caller: decoding in a reduce, encoding in a map or for the output.
+CODEC = "runtime/codec.py"
 
 
 def stage(frames: list[str], job_file: str) -> str:
@@ -59,12 +64,14 @@ def stage(frames: list[str], job_file: str) -> str:
         where = frame.partition(" (")[2]
         if where.rsplit(":", 1)[0].rsplit("/", 1)[-1] == job_file:
             return "USER: " + frame.split(" (", 1)[0]
+    in_codec = False
     for frame in reversed(frames):
         name, _, where = frame.partition(" (")
         path = where.rsplit(":", 1)[0]
+        in_codec = in_codec or path.endswith(CODEC)
         for suffix, names, label in RULES:
             if path.endswith(suffix) and ("*" in names or name in names):
-                return label
+                return "reduce: decode" if in_codec and label == "reduce: group by key" else label
     if any("importlib" in f or "<module>" in f for f in frames):
         return "start-up: imports"
     return "other"
@@ -106,7 +113,7 @@ def record(argv: list[str], raw: str, rate: int) -> None:
 
 def report(found: collections.Counter[tuple[str, str]], rate: int) -> str:
     total = sum(found.values()) or 1
-    lines = ["| process | stage | samples | CPU s | share |", "| --- | --- | ---: | ---: | ---: |"]
+    lines = ["| process | stage | samples | sampled s | share |", "| --- | --- | ---: | ---: | ---: |"]
     for kind in ("map task", "reduce task", "driver"):
         part = sorted(((s, n) for (k, s), n in found.items() if k == kind), key=lambda x: -x[1])
         for s, n in part:
