@@ -70,16 +70,16 @@ def run(
     """
     from mrargo import local
 
-    plan, job_dir = build_plan(job, reducers=reducers, options=_options(options))
-    urls = [inputs] if isinstance(inputs, str) else list(inputs)
-    binding = bind(urls, output, local.new_work_dir(work_dir), params=dict(params or {}), overwrite=overwrite)
     opts = local.LocalOptions(
-        workers=workers or local.LocalOptions().workers,
+        workers=local.LocalOptions().workers if workers is None else workers,
         retries=retries,
         timeout=timeout,
         keep_intermediate=keep_intermediate,
         progress=progress,
-    )
+    ).check()
+    plan, job_dir = build_plan(job, reducers=reducers, options=_options({"parallel": opts.workers, **options}))
+    urls = [inputs] if isinstance(inputs, str) else list(inputs)
+    binding = bind(urls, output, local.new_work_dir(work_dir), params=dict(params or {}), overwrite=overwrite)
     try:
         summary = local.run_plan(plan, binding, opts, job_dir)
     except OutputExistsError as e:
@@ -107,15 +107,20 @@ def compile(
     deadline, parallelism, s3_secret, s3_endpoint, overwrite, ...
     """
     from mrargo.argo.compiler import compile_workflow
-    from mrargo.argo.options import CompileOptions, RunDefaults
+    from mrargo.argo.options import DEFAULT_PARALLELISM, POD_MIN_SPLIT_MB, CompileOptions, RunDefaults
 
     known = {f.name for f in fields(CompileOptions)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"compile() got unknown options {', '.join(unknown)}; it takes {', '.join(sorted(known))}")
-    plan, job_dir = build_plan(
-        job, reducers=reducers, options=Options(split_mb=split_mb, sort_buffer_mb=sort_buffer_mb, max_tasks=max_tasks)
+    tuning = Options(
+        split_mb=split_mb,
+        sort_buffer_mb=sort_buffer_mb,
+        max_tasks=max_tasks,
+        parallel=options.get("parallelism") or DEFAULT_PARALLELISM,
+        min_split_mb=POD_MIN_SPLIT_MB,
     )
+    plan, job_dir = build_plan(job, reducers=reducers, options=tuning)
     defaults = RunDefaults(
         inputs=tuple([inputs] if isinstance(inputs, str) else inputs),
         output=output,

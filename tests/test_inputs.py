@@ -132,3 +132,29 @@ def test_directories_skip_hidden_and_underscore_files(tmp_path) -> None:
     (tmp_path / "_SUCCESS").write_text("{}")
     (tmp_path / ".hidden").write_text("b\n")
     assert [os.path.basename(f.url) for f in store.expand_inputs([str(tmp_path)])] == ["part-00000"]
+
+
+def test_the_auto_split_size_keeps_every_worker_busy() -> None:
+    """0 (the default) picks a multiple of the workers' count of equal splits, at most 32 MB, at least the floor."""
+    from mrargo.runtime.inputs import MB, split_bytes
+
+    def tasks(total: int, parallel: int, floor: int = 1, given: int = 0) -> int:
+        return -(-total // split_bytes(total, given, parallel, floor))
+
+    assert tasks(20 * MB, 2) == 2  # not one 20 MB split and an idle core
+    assert tasks(100 * MB, 2) == 4 and split_bytes(100 * MB, 0, 2, 1) == 25 * MB  # four even ones, not 32+32+32+4
+    assert tasks(500 * MB, 2) == 16
+    assert tasks(2 * MB, 4) == 2  # never under the floor (1 MB here)
+    assert tasks(1000 * MB, 100, floor=8) == 100 and tasks(100 * MB, 100, floor=8) == 13  # Argo: a pod's floor is 8 MB
+    assert tasks(20 * MB, 2, given=32) == 1  # an explicit --split-mb wins
+
+
+def test_twenty_megabytes_of_small_files_fill_two_workers(tmp_path) -> None:
+    """Byte-balanced groups of small files, one per worker."""
+    from mrargo.runtime.inputs import split_bytes
+
+    files = [store.FileInfo(str(tmp_path / f"f{i:04d}.txt"), 13_000 + (i % 7) * 1_000) for i in range(1_500)]
+    total = sum(f.size for f in files)
+    splits = plan_splits(files, "lines", split_bytes(total, 0, 2, 1))
+    sizes = [sum(next(f.size for f in files if f.url == p.url) for p in s) for s in splits]
+    assert len(splits) == 2 and min(sizes) > 0.45 * total

@@ -22,15 +22,15 @@ def run_ok(*args: str, **kw: object) -> str:
 
 def test_wordcount_matches_reference(corpus, tmp_path) -> None:
     out = str(tmp_path / "out")
-    run_ok("examples/wordcount.py", "-i", corpus, "-o", out)
+    run_ok("examples/wordcount.py", "-i", corpus, "-o", out, "--workers", "2")
     assert dict(read_output(out)) == ref_wordcount(corpus)
     success = json.loads(open(os.path.join(out, "_SUCCESS")).read())
     lines = sum(len(t.split("\n")) - (1 if t.endswith("\n") else 0) for t in read_text_files(corpus).values())
     fw = success["counters"]["mrargo"]
     assert fw["map input records"] == lines
     assert fw["reduce output records"] == len(ref_wordcount(corpus)) == success["output records"]
-    # 2 MB of input is one split (under --split-mb 32), then 4 reducers: one attempt each.
-    assert fw["task retries"] == 0 and fw["task attempts"] == 1 + 4
+    # 2 MB of input in two splits, one for each of the 2 workers, then 4 reducers: one attempt each.
+    assert fw["task retries"] == 0 and fw["task attempts"] == 2 + 4
 
 
 def test_indexer_matches_reference(corpus, tmp_path) -> None:

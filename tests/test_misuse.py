@@ -124,7 +124,7 @@ CASES = [
     option("workers-not-a-number", "mrargo run: error: argument --workers: invalid int value: 'x'", "--workers", "x", usage=True),
     option("timeout-zero", "--timeout must be more than 0 seconds, got 0", "--timeout", "0"),
     option("timeout-negative", "--timeout must be more than 0 seconds, got -5", "--timeout", "-5"),
-    option("split-mb-zero", "--split-mb must be at least 1, got 0", "--split-mb", "0", plan=True),
+    option("split-mb-negative", "--split-mb must be 0 (chosen per run) or more, got -1", "--split-mb", "-1", plan=True),
     option("max-bad-records-negative", "--max-bad-records must be 0 or more, got -1", "--max-bad-records", "-1", plan=True),
     option("bad-decode-errors", "error: argument --decode-errors: invalid choice: 'lenient' (choose from *)", "--decode-errors", "lenient",
            plan=True, usage=True),

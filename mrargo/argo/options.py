@@ -23,6 +23,9 @@ PULL_POLICIES = ("IfNotPresent", "Always", "Never")
 MAX_NAME = {"workflow": 57, "template": 63, "cron": 52}  # generateName adds 5; a cron run adds -<unix time>
 DEFAULT_DEADLINE = 24 * 3600
 DEFAULT_PARALLELISM = 100
+# A pod costs seconds to start where a local task costs a fork: the auto
+# split size never goes under this on Argo.
+POD_MIN_SPLIT_MB = 8
 # The image `mrargo image build` tags by default, and a release publishes.
 DEFAULT_IMAGE = f"mrargo/worker:{__version__}"
 # Storage schemes the worker image can read: s3fs ships in it.

@@ -26,7 +26,10 @@ def add_job_arguments(p: argparse.ArgumentParser, job_help: str) -> None:
 def add_tuning_arguments(p: argparse.ArgumentParser) -> None:
     """The knobs of a job plan (mrargo.plan.Options), the same for run and compile."""
     o = Options()
-    p.add_argument("--split-mb", type=int, default=o.split_mb, metavar="MB", help="target input bytes per map task (default: %(default)s)")
+    p.add_argument(
+        "--split-mb", type=int, default=o.split_mb, metavar="MB",
+        help="input MB per map task (default: 0, chosen per run: a multiple of the workers' count of equal splits, at most 32 MB)",
+    )  # fmt: skip
     p.add_argument("--sort-buffer-mb", type=int, default=o.sort_buffer_mb, metavar="MB", help="map-side sort buffer per task (default: %(default)s)")
     p.add_argument("--max-record-mb", type=int, default=o.max_record_mb, metavar="MB", help="longest input line accepted (default: %(default)s)")
     p.add_argument("--max-bad-records", type=int, default=o.max_bad_records, metavar="N", help="skip up to N records whose mapper raises (default: 0)")
@@ -34,8 +37,11 @@ def add_tuning_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tasks", type=int, default=o.max_tasks, metavar="N", help="most map tasks per step; splits grow to fit (default: %(default)s)")
 
 
-def tuning_options(args: argparse.Namespace) -> Options:
+def tuning_options(args: argparse.Namespace, parallel: int, min_split_mb: int = 1) -> Options:
+    """The plan's Options from the flags; ``parallel`` and ``min_split_mb`` steer the auto split size."""
     return Options(
+        parallel=max(1, parallel),
+        min_split_mb=min_split_mb,
         split_mb=args.split_mb,
         sort_buffer_mb=args.sort_buffer_mb,
         max_record_mb=args.max_record_mb,

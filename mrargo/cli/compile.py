@@ -110,9 +110,10 @@ def compile_args(args: argparse.Namespace) -> Any:
         from mrargo.argo.options import RunDefaults
     except ImportError as e:
         raise MrargoError(f"mrargo compile needs hera: {e}; pip install mrargo") from None
+    from mrargo.argo.options import DEFAULT_PARALLELISM, POD_MIN_SPLIT_MB
     from mrargo.plan import build_plan, parse_params
 
-    plan, job_dir = build_plan(args.job, reducers=args.reducers, options=tuning_options(args))
+    plan, job_dir = build_plan(args.job, reducers=args.reducers, options=tuning_options(args, parallel=args.parallelism or DEFAULT_PARALLELISM, min_split_mb=POD_MIN_SPLIT_MB))
     defaults = RunDefaults(inputs=tuple(args.input), output=args.output or "", work_root=args.work_root, params=parse_params(args.param))
     return compile_workflow(plan, job_dir, compile_options(args), defaults, command=command_line(args))
 

@@ -104,7 +104,7 @@ def _run_job(args: argparse.Namespace) -> int:
     ).check()
     if not args.output:
         raise UsageError("no output given; pass -o PATH")
-    plan, job_dir = build_plan(args.job, reducers=args.reducers, options=tuning_options(args))
+    plan, job_dir = build_plan(args.job, reducers=args.reducers, options=tuning_options(args, parallel=args.workers))
     binding = bind(args.input, args.output, local.new_work_dir(args.work_dir), params=args.param, overwrite=args.overwrite)
     summary = local.run_plan(plan, binding, opts, job_dir)
     if not args.quiet:

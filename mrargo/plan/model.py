@@ -64,10 +64,14 @@ class Options:
     # task keeps ~60 MB of (word, [file]) values waiting, which then fits.
     # 500 MB index: 48.5 -> 34.9 s, peak RSS 230 -> 208 MiB (fewer spills).
     sort_buffer_mb: int = 100
-    # 32 MB.  64 MB made word count faster (32.3 -> 25.5 s on 500 MB) but
-    # kept twice the index's values waiting: 293 MiB peak with a 100 MB
-    # buffer, or spills and 49.8 s with a 64 MB one.
-    split_mb: int = 32
+    # 0: chosen for each run (runtime.inputs.split_bytes), so that a job of a
+    # few MB keeps every worker busy.  A number: about that many MB a split.
+    split_mb: int = 0
+    # What the auto rule aims for: the tasks that run at once where the plan
+    # runs (`--workers` locally, `--parallelism` on Argo), and the smallest
+    # split worth a task (a forked process locally, a pod on Argo).
+    parallel: int = 1
+    min_split_mb: int = 1
     max_record_mb: int = 64
     merge_fan_in: int = 64
     max_bad_records: int = 0
@@ -153,9 +157,11 @@ def validate_plan(plan: JobPlan) -> None:
             raise PlanError(f"step {i + 1} has {s.reducers} reducers; --reducers (or REDUCERS) takes 0 (map-only) to 100000")
     # The options are flags of run and compile: a bad one is a usage error.
     o = plan.options
-    for name in ("sort_buffer_mb", "split_mb", "max_record_mb", "max_tasks"):
+    for name in ("sort_buffer_mb", "max_record_mb", "max_tasks", "parallel", "min_split_mb"):
         if getattr(o, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(o, name)}")
+    if o.split_mb < 0:
+        raise UsageError(f"--split-mb must be 0 (chosen per run) or more, got {o.split_mb}")
     if o.merge_fan_in < 2:
         raise UsageError(f"merge fan-in must be at least 2, got {o.merge_fan_in}")
     if o.max_bad_records < 0:

@@ -28,7 +28,7 @@ from mrargo.runtime.context import (
     user_error,
     user_method,
 )
-from mrargo.runtime.inputs import MB, DecodePolicy, Piece, Position, plan_splits, read_piece
+from mrargo.runtime.inputs import MB, DecodePolicy, Piece, Position, plan_splits, read_piece, split_bytes
 from mrargo.runtime.layout import FRAMEWORK, TaskId, marker_url, read_json, write_json
 from mrargo.runtime.mapside import MapOutput
 from mrargo.runtime.output import OutputWriter, bump
@@ -49,8 +49,10 @@ def run_split(plan: JobPlan, run: Binding, step: int) -> int:
             # The URL alone: each backend words the fix (worker.py: -p output= or compile --overwrite).
             raise OutputExistsError(run.output)
         files = store.expand_inputs(run.inputs)
-        splits = plan_splits(files, plan.input_format, plan.options.split_mb * MB, plan.options.max_tasks)
         total = sum(f.size for f in files)
+        o = plan.options
+        size = split_bytes(total, o.split_mb, o.parallel, o.min_split_mb)
+        splits = plan_splits(files, plan.input_format, size, o.max_tasks)
     else:
         prev = step_outputs(plan, run, step - 1)
         splits = [[Piece(o["path"], 0, -1, "run", int(o["records"]), o["task"])] for o in prev]
