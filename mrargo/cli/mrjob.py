@@ -120,7 +120,7 @@ def refusal(option: str) -> str:
         return f"{option} is not supported: {REFUSED[option]}"
     if option.startswith(CLUSTER_PREFIXES):
         return f"{option} is an option of mrjob's EMR, Dataproc, Hadoop or Spark runners; {ELSEWHERE}"
-    return f"{option} is not an option of this job nor one mrargo supports (docs/mrjob.md lists them)"
+    return f"{option} is not an option of this job nor one mrargo supports (the README's 'Coming from mrjob' lists them)"
 
 
 def lenient_defaults(p: argparse.ArgumentParser) -> argparse.Namespace:

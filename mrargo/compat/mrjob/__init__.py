@@ -6,7 +6,7 @@
     from mrargo.compat.mrjob.compat import jobconf_from_env
 
 The modules mirror mrjob's: ``job``, ``step``, ``protocol``, ``compat`` and
-``util``.  What is supported, what differs and what is refused: docs/mrjob.md.
+``util``.  What is supported, what differs and what is refused: the README, "Coming from mrjob".
 """
 
 # The mrjob release whose behaviour this layer follows.

@@ -65,7 +65,7 @@ def _lowering(user_steps: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
 
 
 class MRJob(MapReduce):
-    """Base class of a ported mrjob job.  See docs/mrjob.md for what is supported."""
+    """Base class of a ported mrjob job.  The README's "Coming from mrjob" says what is supported."""
 
     INPUT_PROTOCOL: ClassVar[type] = RawValueProtocol
     INTERNAL_PROTOCOL: ClassVar[type] = JSONProtocol
