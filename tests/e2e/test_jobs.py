@@ -305,7 +305,7 @@ def test_the_workflow_deadline_ends_a_run_whose_pods_never_start(cluster: Cluste
 
 
 def test_the_node_status_model_matches_the_controller(cluster: Cluster) -> None:
-    """tests/argo_status.py grows a run's nodes by renaming one item's; on a real run of about 50 maps
+    """tests/argo_status.py grows a run's nodes by renaming one item's; on a real run of 24 maps
     and 6 reducers, that gives the stored size of the controller's own nodes within 15%."""
     import sys
 
@@ -315,12 +315,12 @@ def test_the_node_status_model_matches_the_controller(cluster: Cluster) -> None:
     run = Run(cluster, "scale")
     line = b"the quick brown fox jumps over the lazy dog and runs far away\n"
     for i in range(24):
-        run.fs.pipe_file(f"{run.prefix}/in/many-{i:02d}.txt", line * (1_100_000 // len(line)))
+        run.fs.pipe_file(f"{run.prefix}/in/many-{i:02d}.txt", line * (900_000 // len(line)))  # under 1 MB: one split each
     wf = cluster.submit(run.compile("examples/wordcount.py", "--split-mb", "1", "--reducers", "6"), timeout=900)
     name = wf["metadata"]["name"]
     real = json.loads(cluster.kubectl("get", "workflow", name, "-o", "json").stdout)
     maps = len([n for n in real["status"]["nodes"].values() if n.get("templateName") == "map" and n["type"] == "Retry"])
-    assert maps >= 40  # 24 files of 1.1 MB, cut at 1 MB
+    assert maps == 24
     got = len(argo_status.compressed_nodes(real["status"]["nodes"]))
     model = argo_status.grown(argo_status.grown(real, "map", maps), "reduce", 6)
     predicted = len(argo_status.compressed_nodes(model["status"]["nodes"]))
