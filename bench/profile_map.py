@@ -39,14 +39,14 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lineup import JOBS  # noqa: E402
+from lineup import JOBS, WORKERS  # noqa: E402
 
 from mrargo import store  # noqa: E402
 from mrargo.plan.build import build_plan  # noqa: E402
 from mrargo.plan.loader import new_job  # noqa: E402
 from mrargo.runtime import mapside  # noqa: E402
 from mrargo.runtime.context import TASK_GC_THRESHOLDS  # noqa: E402
-from mrargo.runtime.inputs import MB, DecodePolicy, Position, plan_splits, read_piece  # noqa: E402
+from mrargo.runtime.inputs import MB, DecodePolicy, Position, plan_splits, read_piece, split_bytes  # noqa: E402
 from mrargo.runtime.mapside import MapOutput  # noqa: E402
 from mrargo.runtime.runfile import RunWriter  # noqa: E402
 
@@ -98,7 +98,8 @@ def main() -> None:
     ap.add_argument("inputs", nargs="+", help="files or directories, as given to mrargo run -i")
     ap.add_argument("--job", default="wordcount", choices=list(JOBS), help="the workload whose job runs (default: wordcount)")
     ap.add_argument("--task", type=int, default=1, help="which map task to profile, from 1 (default: 1)")
-    ap.add_argument("--split-mb", type=int, help="split size, as mrargo run --split-mb (default: mrargo's)")
+    ap.add_argument("--split-mb", type=int, default=0, help="split size, as mrargo run --split-mb (default: 0, mrargo's rule)")
+    ap.add_argument("--workers", type=int, default=WORKERS, help=f"the workers mrargo's split rule plans for (default: {WORKERS})")
     ap.add_argument("--reducers", type=int, help="partitions (default: the job's)")
     ap.add_argument("-n", type=int, default=4, help="runs per stage (default 4)")
     args = ap.parse_args()
@@ -107,10 +108,10 @@ def main() -> None:
     plan, _ = build_plan(JOBS[args.job], reducers=args.reducers)
     step = plan.steps[0]
     files = store.expand_inputs([store.normalize(i) for i in args.inputs])
-    split_mb = args.split_mb or plan.options.split_mb
-    splits = plan_splits(files, plan.input_format, split_mb * MB, plan.options.max_tasks)
     total = sum(f.size for f in files)
-    print(f"{len(files)} files, {total / 1e6:.1f} MB -> {len(splits)} map task(s) at --split-mb {split_mb}:")
+    size = split_bytes(total, args.split_mb, args.workers, plan.options.min_split_mb)
+    splits = plan_splits(files, plan.input_format, size, plan.options.max_tasks)
+    print(f"{len(files)} files, {total / 1e6:.1f} MB -> {len(splits)} map task(s) of about {size / MB:.1f} MiB for {args.workers} workers:")
     for i, s in enumerate(splits, 1):
         size = sum((p.end - p.start) if p.end >= 0 else os.path.getsize(p.url) for p in s)
         print(f"  map {i}: {len(s)} piece(s), {size / 1e6:.1f} MB")
