@@ -36,3 +36,25 @@ def test_memory_budget_holds_for_every_key_type(tmp_path, pure: bool) -> None:
     base = peak_mib(tmp_path, "int", pure, 1_000)
     over = {kind: peak_mib(tmp_path, kind, pure, PAIRS) - base for kind in KINDS}
     assert all(mib < SLACK_MIB for mib in over.values()), f"peak RSS above a 1,000-pair run, MiB: {over}"
+
+
+def test_a_value_shared_by_many_pairs_is_counted_once(tmp_path) -> None:
+    """An index yields its line's name with each word: the name's bytes are the line's, not each pair's."""
+    from mrargo.runtime.mapside import CHECK_EVERY, MapOutput
+
+    def sizes(shared: bool) -> int:
+        out = MapOutput(partitions=2, label="t", buffer_bytes=1 << 30, tmpdir=str(tmp_path),
+                        combiner=lambda k, vs: ((k, v) for v in set(vs)), counters={})  # fmt: skip
+
+        def mapper(_: object, line: str):
+            name = f"file-with-a-long-name-{len(line) % 7}.txt"
+            for word in line.split():
+                yield word, name if shared else f"file-with-a-long-name-{len(word) % 7}.txt"
+
+        lines = [" ".join(f"w{i}x{j}" for j in range(20)) for i in range(CHECK_EVERY // 10)]
+        out.map_records(((None, line) for line in lines), mapper)
+        return out.value_bytes
+
+    alone, shared = sizes(False), sizes(True)
+    assert alone > 8 + 40  # a fresh str in every slot is counted whole
+    assert shared < 8 + 40 // 4  # one str in 20 slots: a fifth of it, or less
