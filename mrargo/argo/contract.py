@@ -14,6 +14,15 @@ from typing import Any
 
 from mrargo.errors import EXIT_DETERMINISTIC, UsageError
 
+# What `mrargo run JOB` reads as a compiled spec rather than a job file.
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def is_spec(job: str) -> bool:
+    """True when `mrargo run JOB` names a compiled spec rather than a job file."""
+    return job.lower().endswith(SPEC_SUFFIXES)
+
+
 # -- the worker -----------------------------------------------------------------------------------
 
 WORKER_COMMAND = ("python", "-m", "mrargo.worker")

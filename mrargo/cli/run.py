@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from mrargo.argo.contract import is_spec
 from mrargo.cli.common import add_debug, add_job_arguments, add_tuning_arguments, key_value, parameters, refuse, tuning_options
 from mrargo.errors import EXIT_DETERMINISTIC, EXIT_FAILED, TaskFailedError, UsageError
 from mrargo.plan import DEFAULT_RETRIES
@@ -83,8 +84,6 @@ def _unset_table_defaults(p: argparse.ArgumentParser) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from mrargo.specrun import is_spec
-
     if is_spec(args.job):
         refuse(args, args.parser, JOB_ONLY, "to a compiled spec, which fixed it at compile time")
     else:

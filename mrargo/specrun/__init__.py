@@ -33,6 +33,7 @@ from typing import Any
 
 from mrargo import store
 from mrargo.argo import contract
+from mrargo.argo.contract import is_spec
 from mrargo.errors import UsageError
 from mrargo.local import terminate_as_interrupt
 from mrargo.specrun.dag import SpecOptions, execute
@@ -42,8 +43,6 @@ from mrargo.specrun.tree import NodeTree
 
 __all__ = ["NodeTree", "RunSpecOptions", "SpecError", "SpecOptions", "is_spec", "read_spec", "run_spec"]
 
-SPEC_SUFFIXES = (".yaml", ".yml")
-
 
 @dataclass(frozen=True)
 class RunSpecOptions:
@@ -51,11 +50,6 @@ class RunSpecOptions:
 
     scheduler: SpecOptions = field(default_factory=SpecOptions)
     store: str = ""  # the work root, unless the parameters give one; "" = a temporary folder
-
-
-def is_spec(job: str) -> bool:
-    """True when `mrargo run JOB` names a compiled spec rather than a job file."""
-    return job.lower().endswith(SPEC_SUFFIXES)
 
 
 def read_spec(path: str) -> dict[str, Any]:
