@@ -63,7 +63,8 @@ def measure(mrargo: str, python: str, n: int) -> list[Timing]:
             ),
             timed(
                 "mrargo compile examples/topwords.py",
-                [mrargo, "compile", os.path.join(REPO, "examples", "topwords.py"), "-i", "s3://bench/in", "-o", "s3://bench/out"],
+                [mrargo, "compile", os.path.join(REPO, "examples", "topwords.py"), "-i", "s3://bench/in", "-o", "s3://bench/out",
+                 "--image", "localhost/mrargo-worker:bench"],  # a dev build names no image of its own
                 n,
             ),
         ]
