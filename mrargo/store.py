@@ -90,6 +90,24 @@ class Location:
         # or a directory the glob matches would be walked into.
         return any(_glob_match(self.pattern, rest[:n]) for n in range(1, len(rest) + 1))
 
+    def reaches_into(self, other: Location) -> bool:
+        """True if this glob could match a path under ``other``: ``d/*/a.txt`` reaches into ``d/sub``."""
+        if not self.pattern or other.fs != self.fs or other.parts[: len(self.parts)] != self.parts:
+            return False
+        return _glob_prefix(self.pattern, other.parts[len(self.parts) :])
+
+
+def _glob_prefix(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    """True if some path that starts with ``parts`` and goes deeper could match ``pattern``."""
+    if not parts:
+        return bool(pattern)
+    if not pattern:
+        return False
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return True  # it spans whatever ``parts`` holds, and what lies under them
+    return fnmatch.fnmatchcase(parts[0], head) and _glob_prefix(rest, parts[1:])
+
 
 def _glob_match(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
     """fsspec's glob rule, segment by segment: ``*`` stays in a segment, ``**`` spans any number."""
@@ -149,6 +167,10 @@ def check_apart(inputs: tuple[str, ...] | list[str], output: str, work: str = ""
                 raise PlanError(f"output {output} is input {url}; {fix}")
             if out.contains(fixed):
                 raise PlanError(f"output {output} holds input {url}, which --overwrite would delete; {fix}")
+            if src.reaches_into(out):
+                # Files the glob matches may lie in the output folder; where
+                # they do not yet, the next run over that glob may read them.
+                raise PlanError(f"output {output} may hold files that input {url} matches, which --overwrite would delete; {fix}")
             if src.contains(out):
                 raise PlanError(f"output {output} is inside input {url}, so a run over that input would read this output; {fix}")
         if wk is not None and (src.contains(wk) or wk == fixed):

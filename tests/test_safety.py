@@ -42,6 +42,11 @@ def overlapping(d) -> list[tuple[list[str], str, str]]:
         ([str(d)], os.path.join(d, "out"), "is inside input"),
         ([os.path.join(d, "*")], os.path.join(d, "out"), "is inside input"),
         ([os.path.join(parent, "link")], os.path.join(d, "sub", "out"), "is inside input"),
+        # A glob that reaches into the output: the output folder holds (or may hold) what it matches.
+        ([os.path.join(d, "*", "b.txt")], os.path.join(d, "sub"), "may hold files that input"),
+        ([os.path.join(d, "su?", "*.txt")], os.path.join(d, "sub"), "may hold files that input"),
+        ([os.path.join(d, "**", "b.txt")], os.path.join(d, "sub"), "may hold files that input"),
+        ([os.path.join(parent, "*", "sub", "b.txt")], str(d), "may hold files that input"),
     ]
 
 
@@ -71,6 +76,10 @@ def test_overlap_checks_on_object_stores() -> None:
     with pytest.raises(Exception, match="holds input"):
         store.check_apart(["memory://b/in/x.txt"], "memory://b")
     store.check_apart(["s3://bucket/in"], "s3://bucket/inx")  # a shared prefix is not a folder
+    with pytest.raises(Exception, match="may hold files that input"):
+        store.check_apart(["s3://b/logs/*/part-*"], "s3://b/logs/result")  # the next run would read the output
+    store.check_apart(["s3://b/data/*.txt"], "s3://b/data/out")  # *.txt cannot match inside "out"
+    store.check_apart(["s3://b/d/*/a.txt"], "s3://b/e")
     with pytest.raises(Exception, match="work folder .* is inside input"):
         store.check_apart(["s3://b/in"], "s3://b/out", "s3://b/in/_work")
     with pytest.raises(Exception, match="overlap"):
