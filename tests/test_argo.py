@@ -507,3 +507,10 @@ def test_a_failed_run_keeps_its_work_folder_for_a_retry(tmp_path: Path) -> None:
     tree = run_spec(doc, params, _quiet())
     assert tree.phase == "Failed" and "already exists" in tree.error_line()
     assert [p.name for p in work.iterdir()] == [tree.workflow]  # kept, with the staged bundle
+
+
+def test_the_steps_of_a_job_share_the_task_cap() -> None:
+    """Every step's tasks go into one workflow object: two steps get half the cap each."""
+    with pytest.raises(UsageError, match=r"more than --max-tasks 50 shared by 2 steps \(25 each\); pass --reducers 25 or fewer"):
+        compile_doc("--reducers", "26", "--max-tasks", "50", job="examples/topwords.py")
+    compile_doc("--reducers", "25", "--max-tasks", "50", job="examples/topwords.py")

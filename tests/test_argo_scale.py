@@ -40,3 +40,19 @@ def test_a_run_at_the_cap_fits_in_the_workflow_object() -> None:
     at_cap = size(CAP, CAP, attempts=2)
     print(f"{CAP} maps and {CAP} reducers, two attempts each: {at_cap} bytes stored")
     assert at_cap * MARGIN < status.MAX_WORKFLOW_SIZE, at_cap
+
+
+def test_a_two_step_run_at_its_cap_fits_in_the_workflow_object() -> None:
+    """The steps share the budget: each fan-out of a two-step job at its cap, every task retried once, still fits."""
+    from mrargo.plan import build_plan
+
+    plan = build_plan("examples/topwords.py")[0]
+    assert len(plan.steps) == 2 and plan.task_cap() == CAP // 2
+    wf = status.load_sample()
+    for fan_out in ("map-1", "reduce-1", "map-2", "reduce-2"):
+        wf = status.grown(wf, fan_out, plan.task_cap(), 2)
+    at_cap = status.stored_size(wf)
+    print(f"two steps, {plan.task_cap()} tasks in each of 4 fan-outs, two attempts each: {at_cap} bytes stored")
+    assert at_cap * MARGIN < status.MAX_WORKFLOW_SIZE, at_cap
+    whole = status.stored_size(status.grown(status.grown(wf, "map-2", CAP, 2), "reduce-2", CAP, 2))
+    assert whole > status.MAX_WORKFLOW_SIZE  # a cap per step, not shared, would not fit

@@ -158,3 +158,17 @@ def test_twenty_megabytes_of_small_files_fill_two_workers(tmp_path) -> None:
     splits = plan_splits(files, "lines", split_bytes(total, 0, 2, 1))
     sizes = [sum(next(f.size for f in files if f.url == p.url) for p in s) for s in splits]
     assert len(splits) == 2 and min(sizes) > 0.45 * total
+
+
+def test_splits_grow_to_stay_under_the_task_cap() -> None:
+    """Over --max-tasks the splits grow: every byte still read once, no file cut finer for it."""
+    small = [store.FileInfo(f"s3://b/in/f{i:05d}.txt", 1_000 + i % 7) for i in range(10_000)]
+    splits = plan_splits(small, "lines", 1_000, max_splits=2_500)
+    assert 1_000 < len(splits) <= 2_500  # grown, but not far past what the cap needs
+    assert sorted(p.url for s in splits for p in s) == [f.url for f in small]  # each file once, whole
+    big = [store.FileInfo("s3://b/in/big.txt", 100 * 10**9)]
+    splits = plan_splits(big, "lines", 32 * 2**20, max_splits=2_500)
+    assert 2_000 < len(splits) <= 2_500
+    ranges = [(p.start, p.end) for s in splits for p in s]
+    assert ranges[0][0] == 0 and ranges[-1][1] == 100 * 10**9
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous: nothing lost, nothing twice

@@ -55,11 +55,13 @@ def compile_workflow(
     """The spec running ``plan``; ``job_dir`` is where the job's FILES are, to embed them."""
     opts = check_options(plan, options or CompileOptions())
     values = check_defaults(plan, defaults or RunDefaults(), opts)
+    cap, steps = plan.task_cap(), len(plan.steps)
     for s, sp in enumerate(plan.steps):
-        if sp.reducers > plan.options.max_tasks:
+        if sp.reducers > cap:
+            shared = f" shared by {steps} steps ({cap} each)" if steps > 1 else ""
             raise UsageError(
-                f"step {s + 1} has {sp.reducers} reducers, more than --max-tasks {plan.options.max_tasks}; "
-                "a workflow with more tasks outgrows the object Argo keeps its status in (README, 'Large jobs')"
+                f"step {s + 1} has {sp.reducers} reducers, more than --max-tasks {plan.options.max_tasks}{shared}; "
+                f"pass --reducers {cap} or fewer, or raise --max-tasks once Argo offloads node status (README, 'Large jobs')"
             )
     bundle = _bundle(plan, job_dir, opts)
     digest = hashlib.sha256(bundle.encode("ascii")).hexdigest()

@@ -34,7 +34,7 @@ def add_tuning_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-record-mb", type=int, default=o.max_record_mb, metavar="MB", help="longest input line accepted (default: %(default)s)")
     p.add_argument("--max-bad-records", type=int, default=o.max_bad_records, metavar="N", help="skip up to N records whose mapper raises (default: 0)")
     p.add_argument("--decode-errors", choices=DECODE_ERRORS, default=o.decode_errors, help="undecodable UTF-8 (default: %(default)s)")
-    p.add_argument("--max-tasks", type=int, default=o.max_tasks, metavar="N", help="most map tasks per step; splits grow to fit (default: %(default)s)")
+    p.add_argument("--max-tasks", type=int, default=o.max_tasks, metavar="N", help="most map tasks, and reducers, of a step; a job of k steps gives each step N/k; splits grow to fit (default: %(default)s)")
 
 
 def tuning_options(args: argparse.Namespace, parallel: int, min_split_mb: int = 1) -> Options:

@@ -76,12 +76,13 @@ class Options:
     merge_fan_in: int = 64
     max_bad_records: int = 0
     decode_errors: str = "strict"
-    # The most map tasks a step may have: splits grow to stay under it, and
-    # reducers are capped too.  On Argo every task adds nodes to the workflow
-    # object, which must fit in 1 MiB: 2,500 maps and 2,500 reducers, each
-    # retried once, take about 0.75 MiB (tests/test_argo_scale.py), which
-    # leaves room for the model's error.  At 32 MB splits that is 80 GB a step
-    # before the splits start to grow.
+    # The most map tasks, and the most reducers, of a one-step job; a job of
+    # k steps gives each step max_tasks // k (JobPlan.task_cap).  Splits grow
+    # to stay under it and reducers are refused over it.  On Argo every task
+    # of every step adds nodes to the one workflow object, which must fit in
+    # 1 MiB: 2,500 maps and 2,500 reducers, each retried once, take about
+    # 0.75 MiB (tests/test_argo_scale.py), which leaves room for the model's
+    # error.  At 32 MB splits that is 80 GB before the splits start to grow.
     max_tasks: int = 2_500
 
 
@@ -124,6 +125,15 @@ class JobPlan:
             raise PlanError(f"the plan is not valid JSON for this mrargo version ({e}); recompile the job") from None
         validate_plan(plan)
         return plan
+
+    def task_cap(self) -> int:
+        """The most map tasks, and the most reducers, one step may have.
+
+        The budget is the workflow's, not a step's: every step's tasks add
+        nodes to the same workflow object, and a later step's maps are the
+        step before's reducers.  So the steps share ``max_tasks`` evenly.
+        """
+        return max(1, self.options.max_tasks // len(self.steps))
 
     def step_label(self, step: int) -> str:
         return f"step {step + 1}/{len(self.steps)}"

@@ -52,7 +52,7 @@ def run_split(plan: JobPlan, run: Binding, step: int) -> int:
         total = sum(f.size for f in files)
         o = plan.options
         size = split_bytes(total, o.split_mb, o.parallel, o.min_split_mb)
-        splits = plan_splits(files, plan.input_format, size, o.max_tasks)
+        splits = plan_splits(files, plan.input_format, size, plan.task_cap())
     else:
         prev = step_outputs(plan, run, step - 1)
         splits = [[Piece(o["path"], 0, -1, "run", int(o["records"]), o["task"])] for o in prev]
