@@ -5,12 +5,14 @@ so the test can delete the pod), ``oom`` (allocates past the pod's memory
 limit), ``bug`` (raises: a deterministic failure, exit 3).  ``--param
 task=map`` or ``reduce`` chooses where.  The misbehaving attempt first
 creates ``--param marker=s3://...``, so every later attempt (a retry, or
-`argo retry` of the whole run) runs normally.
+`argo retry` of the whole run) runs normally.  With ``sleep``, every attempt
+of the task also leaves ``MARKER.start-<uuid>``, so the test can count them.
 """
 
 import os
 import re
 import time
+import uuid
 
 import fsspec
 
@@ -26,6 +28,8 @@ class Faulty(MapReduce):
         if self.params.get("task", "map") != where:
             return
         fs, path = fsspec.core.url_to_fs(self.params["marker"])
+        if self.params["fault"] == "sleep":
+            fs.pipe_file(f"{path}.start-{uuid.uuid4().hex}", b"")  # one for every attempt: the test counts them
         if fs.exists(path):
             return
         fs.pipe_file(path, b"tripped")
