@@ -85,6 +85,10 @@ def run_map(plan: JobPlan, run: Binding, step: int, index: int, attempt: str, tm
     pos = Position()
     mapper = user_method(job, sp.mapper, tid.label) if sp.mapper else identity_mapper
     max_record = plan.options.max_record_mb * MB
+    # mapper_init and mapper_final see the input file too when the task reads
+    # only one (a large file's split), as a Hadoop map task's do; a task that
+    # groups several small files has no one file to name there.
+    only_file = pieces[0].url if pieces and all(p.url == pieces[0].url for p in pieces) else None
 
     def records() -> Iterator[tuple[Any, Any]]:
         n = 0
@@ -116,6 +120,7 @@ def run_map(plan: JobPlan, run: Binding, step: int, index: int, attempt: str, tm
                 counters=fw,
             )
         run_user(tid.label, "combiner_init", lambda: hook(job, sp.combiner_init))
+        job.input_file = only_file
         out.add_from(run_user(tid.label, "mapper_init", lambda: hook(job, sp.mapper_init)))
         if plan.options.max_bad_records:
             _map_skipping(out, mapper, records(), tid.label, pos, plan.options.max_bad_records, bad)
@@ -126,8 +131,9 @@ def run_map(plan: JobPlan, run: Binding, step: int, index: int, attempt: str, tm
                 raise
             except Exception as e:
                 raise user_error(tid.label, "mapper", e, pos.describe()) from e
-        job.input_file = None
+        job.input_file = only_file
         out.add_from(run_user(tid.label, "mapper_final", lambda: hook(job, sp.mapper_final)))
+        job.input_file = None
         extra = run_user(tid.label, "combiner_final", lambda: hook(job, sp.combiner_final))
         if sp.map_only:
             out.add_from(extra)

@@ -352,3 +352,43 @@ def test_mapper_raw_downloads_a_remote_file_first() -> None:
     fs.pipe("/mrjob-raw/in.bin", b"one\ntwo\n")
     pairs, _, _ = run("file_stats", "memory://mrjob-raw/in.bin")
     assert pairs == [("in.bin", [8, 2])]
+
+
+INIT_AND_FINAL = '''
+import os
+from mrargo.compat.mrjob.job import MRJob
+from mrargo.compat.mrjob.compat import jobconf_from_env
+
+def name():
+    return os.path.basename(jobconf_from_env("mapreduce.map.input.file") or "NONE")
+
+class J(MRJob):
+    def mapper_init(self):
+        self.name = name()
+    def mapper(self, _, line):
+        yield self.name, 1
+    def mapper_final(self):
+        yield "final:" + name(), 1
+    def reducer(self, k, vs):
+        yield k, sum(vs)
+'''
+
+
+def test_mapper_init_and_final_see_the_file_of_a_one_file_task(tmp_path: Path) -> None:
+    """As in a Hadoop map task over one split; a task over a group of small files has no one file."""
+    import subprocess
+    import sys
+
+    (tmp_path / "job.py").write_text(INIT_AND_FINAL)
+    (tmp_path / "one.txt").write_text("a\n" * 4)
+    (tmp_path / "two.txt").write_text("b\n" * 2)
+
+    def counts(*inputs: str) -> dict[str, int]:
+        out = tmp_path / f"out-{len(inputs)}"
+        argv = [sys.executable, "-m", "mrargo", "run", "job.py", *(a for i in inputs for a in ("-i", i)), "-o", str(out), "-q"]
+        subprocess.run(argv, cwd=tmp_path, check=True)
+        lines = (line.split("\t") for p in sorted(out.glob("part-*")) for line in p.read_text().splitlines())
+        return {json.loads(k): int(v) for k, v in lines}
+
+    assert counts("one.txt") == {"one.txt": 4, "final:one.txt": 1}
+    assert counts("one.txt", "two.txt") == {"NONE": 6, "final:NONE": 1}  # one task reads both small files
