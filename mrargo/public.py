@@ -37,12 +37,20 @@ class RunResult:
     output_records: int
     parts: int
     counters: dict[str, dict[str, int]]
+    output_format: str = "json"  # the job's OUTPUT_FORMAT
 
     def records(self) -> Iterator[tuple[Any, Any]]:
-        """Every (key, value) of the output, part file by part file, in key order within each."""
+        """Every (key, value) of the output, part file by part file, in key order within each.
+
+        A job whose OUTPUT_FORMAT is ``raw`` wrote values alone, one a line:
+        they come back as ``(None, line)``.
+        """
         for name in store.list_dir(self.output):
             if name.startswith("part-"):
                 for line in store.get_bytes(store.join(self.output, name)).decode("utf-8").splitlines():
+                    if self.output_format == "raw":
+                        yield None, line
+                        continue
                     key, _, value = line.partition("\t")
                     yield json.loads(key), json.loads(value)
 
@@ -84,7 +92,8 @@ def run(
         summary = local.run_plan(plan, binding, opts, job_dir)
     except OutputExistsError as e:
         raise OutputExistsError(e.url, how="pass overwrite=True to replace it") from None
-    return RunResult(output=summary.output, output_records=summary.records, parts=summary.parts, counters=summary.counters)
+    return RunResult(output=summary.output, output_records=summary.records, parts=summary.parts, counters=summary.counters,
+                     output_format=plan.output_format)  # fmt: skip
 
 
 def compile(
@@ -98,6 +107,9 @@ def compile(
     split_mb: int = Options.split_mb,
     sort_buffer_mb: int = Options.sort_buffer_mb,
     max_tasks: int = Options.max_tasks,
+    max_record_mb: int = Options.max_record_mb,
+    max_bad_records: int = Options.max_bad_records,
+    decode_errors: str = Options.decode_errors,
     **options: Any,
 ) -> str:
     """The Argo spec of ``job`` as YAML, as ``mrargo compile`` prints it.
@@ -117,6 +129,9 @@ def compile(
         split_mb=split_mb,
         sort_buffer_mb=sort_buffer_mb,
         max_tasks=max_tasks,
+        max_record_mb=max_record_mb,
+        max_bad_records=max_bad_records,
+        decode_errors=decode_errors,
         parallel=options.get("parallelism") or DEFAULT_PARALLELISM,
         min_split_mb=POD_MIN_SPLIT_MB,
     )

@@ -87,3 +87,35 @@ def test_importing_mrargo_loads_no_backend() -> None:
     code = "import sys, mrargo; print(sorted(m for m in sys.modules if m.startswith(('mrargo.local', 'mrargo.argo', 'fsspec', 'hera'))))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert proc.stdout.strip() == "[]"
+
+
+def test_raw_output_reads_back_as_values(tmp_path) -> None:
+    (tmp_path / "in.txt").write_text("b a b\n")
+    (tmp_path / "raw.py").write_text(textwrap.dedent("""
+        from mrargo import MapReduce
+
+        class Lines(MapReduce):
+            OUTPUT_FORMAT = "raw"
+            def mapper(self, _, line):
+                for w in line.split():
+                    yield w, 1
+            def reducer(self, w, ones):
+                yield w, f"{w}={sum(ones)}"
+    """))
+    result = mrargo.run(str(tmp_path / "raw.py"), str(tmp_path / "in.txt"), str(tmp_path / "out"))
+    assert sorted(result.records()) == [(None, "a=1"), (None, "b=2")]
+
+
+def test_compile_takes_the_input_options_the_cli_takes() -> None:
+    """The fix an input error names (--decode-errors, --max-record-mb, --max-bad-records) works from Python too."""
+    base = {"work_root": "s3://b/w", "image": TEST_IMAGE}
+    cli = compile_args_for("--decode-errors", "replace", "--max-record-mb", "8", "--max-bad-records", "5")
+    text = mrargo.compile(f"{EXAMPLES}/wordcount.py", decode_errors="replace", max_record_mb=8, max_bad_records=5, **base)
+    assert text.split("\n", 2)[2] == cli.split("\n", 2)[2]
+    assert text != mrargo.compile(f"{EXAMPLES}/wordcount.py", **base)
+
+
+def compile_args_for(*extra: str) -> str:
+    from conftest import compile_args
+
+    return compile_args(["compile", "examples/wordcount.py", "--work-root", "s3://b/w", *extra])
