@@ -122,7 +122,7 @@ def test_submit_a_compiled_spec_file(fake: FakeKube, tmp_path: Path, capsys: Any
     next(p for p in expected["spec"]["arguments"]["parameters"] if p["name"] == "input")["value"] = "s3://mine/in"
     assert fake.posted()[0].body == expected
     code, _, err = mrargo(capsys, "submit", str(spec), "-p", "inptu=s3://x", *kc(tmp_path))
-    assert code == 2 and "has no parameter 'inptu'; it has input, output, work-root" in err
+    assert code == 2 and "has no parameter 'inptu'; it declares input, output, work-root" in err
     code, _, err = mrargo(capsys, "submit", str(ROOT / "workflows" / "wordcount.template.yaml"), *kc(tmp_path))
     assert code == 1 and "is a WorkflowTemplate: kubectl apply -f" in err and "--from-template wordcount" in err
     assert len(fake.posted()) == 1

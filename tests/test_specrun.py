@@ -363,7 +363,7 @@ def test_what_mrargo_never_emits_is_refused_naming_the_field(mutate: Any, tmp_pa
 
 def test_parameters_are_checked_before_any_pod(tmp_path: Path) -> None:
     doc = copy.deepcopy(WORDCOUNT_DOC)
-    with pytest.raises(MrargoError, match=r"^-p nope: the spec has no parameter 'nope'; it has input, "):
+    with pytest.raises(MrargoError, match=r"^-p nope: the spec has no parameter 'nope'; it declares input, "):
         run_spec(doc, {"nope": "1"}, options(tmp_path))
     for p in doc["spec"]["arguments"]["parameters"]:
         if p["name"] == "output":

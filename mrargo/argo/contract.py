@@ -116,7 +116,12 @@ def check_parameters(given: Iterable[str], declared: Iterable[str], where: str) 
     names = list(declared)
     for name in given:
         if name not in names:
-            raise UsageError(f"-p {name}: {where} has no parameter {name!r}; it has {', '.join(names) or 'none'}")
+            raise unknown_parameter(f"-p {name}", name, where, names)
+
+
+def unknown_parameter(flag: str, name: str, where: str, declared: Iterable[str]) -> UsageError:
+    """The one error for a value given to a parameter the spec does not declare."""
+    return UsageError(f"{flag}: {where} has no parameter {name!r}; it declares {', '.join(sorted(declared)) or 'none'}")
 
 
 def set_parameters(document: dict[str, Any], params: Mapping[str, str], where: str) -> None:

@@ -179,6 +179,6 @@ def spec_parameters(doc: dict[str, Any], args: argparse.Namespace) -> dict[str, 
         if name in params:
             raise UsageError(f"{flag} and -p {name}= both set parameter {name!r}; keep one")
         if name not in declared:
-            raise UsageError(f"{flag}: the spec has no parameter {name!r}; it declares {', '.join(sorted(declared))}")
+            raise contract.unknown_parameter(flag, name, "the spec", declared)
         params[name] = value
     return params
