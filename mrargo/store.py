@@ -443,7 +443,15 @@ def get_bytes(url: str) -> bytes:
         with open(_local_path(url), "rb") as f:
             return f.read()
     fs, path = _fs(url)
-    return bytes(fs.cat_file(path))
+    try:
+        # From byte 0 on: one ranged GET.  Without a range s3fs asks the
+        # size first (a HEAD, to split large reads), for every marker and
+        # bundle a task reads (bench/results/2026-11-27-cluster-overhead.md).
+        return bytes(fs.cat_file(path, start=0))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError):
+        return bytes(fs.cat_file(path))  # a store that refuses a range over an empty object
 
 
 def exists(url: str) -> bool:
@@ -486,9 +494,8 @@ def remove(url: str) -> None:
                 os.unlink(path)
         return
     fs, path = _fs(url)
-    with contextlib.suppress(FileNotFoundError):
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
+    with contextlib.suppress(FileNotFoundError):  # absent: rm says so, without an exists() first
+        fs.rm(path, recursive=True)
 
 
 def makedirs(url: str) -> None:
@@ -529,11 +536,12 @@ def output_has_data(url: str) -> bool:
             return bool(os.listdir(path))
         return os.path.lexists(path)
     fs, path = _fs(url)
-    if not fs.exists(path):
-        return False
-    if fs.isdir(path):
+    try:
+        # One listing: an object lists as itself, a folder as what it holds,
+        # and nothing at all raises (exists, isdir and ls were 3 requests).
         return bool(fs.ls(path, detail=False))
-    return True
+    except FileNotFoundError:
+        return False
 
 
 def replace_dir_local(staged: str, final: str) -> None:
