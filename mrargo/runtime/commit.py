@@ -18,7 +18,9 @@ COMMITTING = "_COMMITTING"  # names the run whose commit is under way (object st
 
 def bad_record_files(plan: JobPlan, run: Binding) -> list[tuple[str, str]]:
     """(name, path) of every committed map's skipped-records file (--max-bad-records)."""
-    out = []
+    out: list[tuple[str, str]] = []
+    if not plan.options.max_bad_records:
+        return out  # no map skipped a record: spare a read of every map's marker
     for step in range(len(plan.steps)):
         m = split_count(run, step)
         for i in range(m):
@@ -29,14 +31,15 @@ def bad_record_files(plan: JobPlan, run: Binding) -> list[tuple[str, str]]:
     return out
 
 
-def job_counters(plan: JobPlan, run: Binding) -> Counters:
-    """Totals over every task of every step."""
+def job_counters(plan: JobPlan, run: Binding, last: list[dict[str, Any]] | None = None) -> Counters:
+    """Totals over every task of every step; ``last`` is the last step's outputs, if already read."""
     total: Counters = {}
     for step, sp in enumerate(plan.steps):
         if not sp.map_only:
             tid = TaskId(step, "shuffle")
             merge_counters(total, read_json(layout.shuffle_url(run.work_dir, step), f"summary of step {step + 1}", tid.key)["counters"])
-        for o in step_outputs(plan, run, step):
+        outputs = last if last is not None and step == len(plan.steps) - 1 else step_outputs(plan, run, step)
+        for o in outputs:
             merge_counters(total, o["counters"])
     return total
 
@@ -53,7 +56,7 @@ def run_commit(plan: JobPlan, run: Binding, attempt: str, extra: Counters | None
     for o in outputs:
         if not store.exists(o["path"]):
             raise CorruptDataError(f"output file {o['path']} is missing (written by {o['task']})", path=o["path"], producer=o["task"])
-    counters = merge_counters(job_counters(plan, run), extra or {})
+    counters = merge_counters(job_counters(plan, run, outputs), extra or {})
     summary = {
         "job": plan.job.class_name,
         "steps": len(plan.steps),
