@@ -514,3 +514,15 @@ def test_the_steps_of_a_job_share_the_task_cap() -> None:
     with pytest.raises(UsageError, match=r"more than --max-tasks 50 shared by 2 steps \(25 each\); pass --reducers 25 or fewer"):
         compile_doc("--reducers", "26", "--max-tasks", "50", job="examples/topwords.py")
     compile_doc("--reducers", "25", "--max-tasks", "50", job="examples/topwords.py")
+
+
+def test_compile_says_which_parameters_must_come_at_submit() -> None:
+    """A Workflow compiled without -i/-o is valid, but Argo refuses it at submit until -p gives them."""
+    from conftest import TEST_IMAGE, mrargo
+
+    base = ["compile", "examples/wordcount.py", "--image", TEST_IMAGE, "--work-root", "s3://b/w"]
+    note = mrargo(*base).stderr
+    assert note == "mrargo compile: note: input and output have no default; give them at submit: argo submit - -p input=URL -p output=URL\n"
+    assert "output has no default" in mrargo(*base, "--kind", "cron", "--schedule", "@daily", "-i", "s3://b/i").stderr
+    assert mrargo(*base, "-i", "s3://b/i", "-o", "s3://b/o").stderr == ""
+    assert mrargo(*base, "--kind", "template").stderr == ""  # a template is given its values by design

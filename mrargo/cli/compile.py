@@ -120,6 +120,13 @@ def compile_args(args: argparse.Namespace) -> Any:
 
 def compile_command(args: argparse.Namespace) -> int:
     sys.stdout.write(compile_args(args).to_yaml())
+    unset = [name for name, given in (("input", args.input), ("output", args.output)) if not given]
+    if unset and args.kind in ("workflow", "cron"):
+        # Valid (values can come at submit), but Argo refuses a run without them: say so now.
+        values = " ".join(f"-p {name}=URL" for name in unset)
+        how = "argo submit - " if args.kind == "workflow" else "argo submit --from cronwf/NAME (its schedule cannot run without them) "
+        verb = "have" if len(unset) > 1 else "has"
+        sys.stderr.write(f"mrargo compile: note: {' and '.join(unset)} {verb} no default; give them at submit: {how}{values}\n")
     return 0
 
 
