@@ -297,3 +297,20 @@ def test_examples_on_two_thousand_small_files(tmp_path) -> None:
         out = str(tmp_path / job)
         run_ok(f"examples/{job}.py", "-i", str(d), "-o", out, "--split-mb", "1")
         assert check(read_output(out)), job
+
+
+def test_sort_values_across_map_tasks_and_spills(tmp_path) -> None:
+    """Values of one key from several map tasks, each spilling, still reach the reducer in order."""
+    rng = random.Random(5)
+    users = [f"u{i}" for i in range(20)]
+    times = {u: rng.sample(range(-50_000, 50_000), 1_500) for u in users}
+    events = [{"user": u, "t": t, "what": f"{u}:{t}"} for u in users for t in times[u]]
+    rng.shuffle(events)
+    for i in range(3):  # three files of 0.85 MB: too big to share a 1 MB split, so three map tasks
+        part = events[i::3]
+        pad = " " * 30  # spaces after the JSON: bigger files, the same records
+        (tmp_path / f"ev{i}.jsonl").write_text("".join(json.dumps(e) + pad + "\n" for e in part))
+    out = str(tmp_path / "out")
+    run_ok(os.path.join(JOBS, "secondary.py"), "-i", str(tmp_path / "ev*.jsonl"), "-o", out, "--split-mb", "1", "--sort-buffer-mb", "1")
+    assert dict(read_output(out)) == {u: {"events": 1_500, "in order": [f"{u}:{t}" for t in sorted(times[u])]} for u in users}
+    assert json.loads(open(os.path.join(out, "_SUCCESS")).read())["counters"]["mrargo"]["spilled records"] > 0
