@@ -109,6 +109,9 @@ def step_plans(job: MapReduce, reducers: int | None = None) -> tuple[StepPlan, .
         raise JobDefinitionError(f"{cls}.steps() raised {type(e).__name__}: {e}") from e
     if not isinstance(steps, (list, tuple)) or not steps:
         raise JobDefinitionError(f"{cls}.steps() must return a non-empty list of Step, got {steps!r}")
+    fix = getattr(type(job), "REDUCERS_ZERO_FIX", "")
+    if reducers == 0 and fix:
+        raise UsageError(f"--reducers 0 cannot make {cls} map-only: its steps write mrjob's protocols; {fix}")
     out = []
     for i, step in enumerate(steps):
         if not isinstance(step, Step):

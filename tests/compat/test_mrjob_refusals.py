@@ -99,3 +99,17 @@ def test_a_job_with_nothing_to_run(tmp_path: Path) -> None:
     job.write_text("from mrargo.compat.mrjob.job import MRJob\n\nclass MREmpty(MRJob):\n    pass\n\nif __name__ == '__main__':\n    MREmpty.run()\n")
     proc = run_script(job, "-q", "-", stdin=b"a\n")
     assert proc.returncode == 3 and b"MREmpty defines no mapper, combiner or reducer, and no steps()" in proc.stderr
+
+
+def test_reducers_zero_names_the_way_a_ported_job_goes_map_only(tmp_path: Path) -> None:
+    """--reducers 0 comes after the steps are lowered; REDUCERS = 0 (the fix shown) works."""
+    (tmp_path / "in.txt").write_text("a\nb\na\n")
+    job = tmp_path / "job.py"
+    job.write_text(HEADER + FOOTER)
+    proc = mrargo("run", str(job), "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "o1"), "--reducers", "0", check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "--reducers 0 cannot make MRRefused map-only" in proc.stderr and "set REDUCERS = 0 on the class" in proc.stderr
+    job.write_text(HEADER.replace("class MRRefused(MRJob):\n", "class MRRefused(MRJob):\n    REDUCERS = 0\n") + FOOTER)
+    mrargo("run", str(job), "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "o2"), "-q")
+    lines = [line for part in sorted((tmp_path / "o2").glob("part-*")) for line in part.read_text().splitlines()]
+    assert sorted(lines) == ['"a"\t1', '"a"\t1', '"b"\t1']  # map-only: the mapper's pairs, in the output protocol

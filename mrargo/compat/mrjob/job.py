@@ -72,6 +72,9 @@ class MRJob(MapReduce):
     OUTPUT_PROTOCOL: ClassVar[type] = JSONProtocol
     # The output protocol writes each line; the engine writes it as it is.
     OUTPUT_FORMAT: ClassVar[str] = "raw"
+    # Map-only must be decided where the steps are lowered (the mapper then
+    # writes the output protocol); a plain --reducers 0 comes too late.
+    REDUCERS_ZERO_FIX: ClassVar[str] = "set REDUCERS = 0 on the class, or run python job.py -D mapreduce.job.reduces=0"
     HADOOP_INPUT_FORMAT: ClassVar[str | None] = None
     HADOOP_OUTPUT_FORMAT: ClassVar[str | None] = None
     PARTITIONER: ClassVar[str | None] = None
