@@ -115,6 +115,6 @@ class MapReduce:
 
     def file_path(self, name: str) -> str:
         """The local path of a side file listed in FILES."""
-        if name not in {os.path.basename(f) for f in self.FILES}:
+        if name not in {os.path.basename(f.rstrip("/")) for f in self.FILES}:
             raise KeyError(f"{name!r} is not in {type(self).__name__}.FILES")
         return os.path.abspath(name)

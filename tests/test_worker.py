@@ -180,3 +180,25 @@ def test_run_name_must_be_a_workflow_name(run: str, tmp_path: Path) -> None:
     pod = Pod(tmp_path, ROOT / "examples/wordcount.py", {"input": "s3://i", "output": "s3://o", "work-root": "s3://w"})
     proc = pod.run("cleanup", run=run)
     assert proc.returncode == 3 and "is not a workflow name" in proc.stderr
+
+
+def test_a_folder_in_files_ships_whole_and_unsafe_names_are_refused(tmp_path: Path) -> None:
+    """FILES may name a folder: its files travel at their paths inside it; a bundle naming a path outside is refused."""
+    from mrargo.errors import PlanError
+
+    (tmp_path / "lookup" / "more").mkdir(parents=True)
+    (tmp_path / "lookup" / "a.txt").write_text("a\n")
+    (tmp_path / "lookup" / "more" / "b.txt").write_text("b\n")
+    (tmp_path / "job.py").write_text(
+        "from mrargo import MapReduce\n\nclass J(MapReduce):\n    FILES = ['lookup/']\n\n    def mapper(self, _, line):\n        yield line, 1\n"
+    )
+    plan, job_dir = build_plan(str(tmp_path / "job.py"))
+    sources = bundle.collect_sources(plan, job_dir)
+    assert sorted(sources) == ["job.py", "lookup/a.txt", "lookup/more/b.txt"]
+    dest = tmp_path / "task"
+    bundle.install(bundle.Bundle(plan=bundle.portable_plan(plan), sources=sources), str(dest))
+    assert (dest / "lookup" / "more" / "b.txt").read_text() == "b\n"
+    for bad in ("../x", "lookup/../../x", "/etc/x", "lookup//x"):
+        with pytest.raises(PlanError, match="unsafe file name"):
+            bundle.install(bundle.Bundle(plan=bundle.portable_plan(plan), sources={"job.py": b"", bad: b"x"}), str(tmp_path / "t2"))
+    assert not (tmp_path / "x").exists()

@@ -61,7 +61,9 @@ def prepare_context(folder: str, opts: ImageOptions) -> str:
         job = os.path.join(folder, "job")
         os.makedirs(job, exist_ok=True)
         for src, name in opts.job_files:
-            shutil.copyfile(src, os.path.join(job, name))
+            dst = os.path.join(job, *name.split("/"))  # a shipped folder's files keep their places
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(src, dst)
     text = environment().get_template("Dockerfile.j2").render(
         version=__version__,
         base_image=opts.base_image,

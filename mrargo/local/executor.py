@@ -35,6 +35,7 @@ from mrargo.errors import (
     UserCodeError,
 )
 from mrargo.local.progress import Progress
+from mrargo.plan.bundle import shipped_name
 from mrargo.plan.model import DEFAULT_RETRIES, Binding, JobPlan
 from mrargo.runtime import commit, reduceside, tasks
 from mrargo.runtime.layout import FRAMEWORK, TaskId, new_attempt
@@ -225,9 +226,13 @@ class Executor:
         os.makedirs(d, exist_ok=True)
         for rel in self.plan.files:
             src = os.path.join(self.job_dir, rel)
-            if not os.path.isfile(src):
-                raise MrargoError(f"FILES entry {rel!r} not found at {src}; FILES paths are relative to the job file")
-            shutil.copyfile(src, os.path.join(d, os.path.basename(rel)))
+            dst = os.path.join(d, shipped_name(rel))
+            if os.path.isdir(src):
+                shutil.copytree(src, dst)  # a folder ships whole, as compile embeds it
+            elif os.path.isfile(src):
+                shutil.copyfile(src, dst)
+            else:
+                raise MrargoError(f"FILES entry {rel!r} not found at {src}; FILES (and DIRS) paths are relative to the job file")
 
 
 def _kill(proc: Any) -> None:

@@ -43,7 +43,7 @@ def build_plan(job: JobLike, *, reducers: int | None = None, options: Options | 
         output_format=cls.OUTPUT_FORMAT,
         sort_values=bool(cls.SORT_VALUES),
         custom_partition=callable(getattr(cls, "partition", None)),
-        files=tuple(cls.FILES),
+        files=(*cls.FILES, *getattr(cls, "DIRS", ())),  # DIRS: a ported mrjob job's folders
         options=options or Options(),
     )
     validate_plan(plan)

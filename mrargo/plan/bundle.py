@@ -64,7 +64,11 @@ def decode(text: str) -> Bundle:
 
 
 def job_sources(plan: JobPlan, job_dir: str) -> dict[str, str]:
-    """The job file and its FILES: the name tasks see (the basename) -> the path here."""
+    """The job file and its FILES: the name tasks see -> the path here.
+
+    A file is seen under its basename; a folder under its basename too,
+    with every file below it at its relative path (``lookup/a.txt``).
+    """
     if not plan.job.path:
         raise PlanError(
             f"job {plan.job.module}:{plan.job.class_name} is a module, not a file, so it cannot be shipped; "
@@ -72,14 +76,26 @@ def job_sources(plan: JobPlan, job_dir: str) -> dict[str, str]:
         )
     paths = {os.path.basename(plan.job.path): plan.job.path}
     for rel in plan.files:
-        name = os.path.basename(rel)
-        if name in paths:
+        top, src = shipped_name(rel), os.path.join(job_dir, rel)
+        if top in paths or any(p.startswith(top + "/") for p in paths):
             raise PlanError(f"FILES entry {rel!r} has the same name as another shipped file; rename one")
-        paths[name] = os.path.join(job_dir, rel)
+        if os.path.isdir(src):
+            for here, dirs, files in os.walk(src):
+                dirs.sort()
+                for f in sorted(files):
+                    full = os.path.join(here, f)
+                    paths[top + "/" + os.path.relpath(full, src).replace(os.sep, "/")] = full
+        else:
+            paths[top] = src
     for path in paths.values():
         if not os.path.isfile(path):
             raise PlanError(f"cannot ship {path}: it does not exist; FILES paths are relative to the job file")
     return dict(sorted(paths.items()))
+
+
+def shipped_name(rel: str) -> str:
+    """The name a FILES entry has where tasks run: its basename, a folder's too."""
+    return os.path.basename(rel.rstrip("/"))
 
 
 def collect_sources(plan: JobPlan, job_dir: str) -> dict[str, bytes]:
@@ -123,9 +139,12 @@ def install(bundle: Bundle, dest: str) -> tuple[JobPlan, str]:
         return plan.with_(job=JobRef(plan.job.class_name, path, plan.job.module)), where
     os.makedirs(dest, exist_ok=True)
     for name, data in bundle.sources.items():
-        if os.path.basename(name) != name or name in ("", ".", ".."):
+        parts = name.split("/")
+        if any(p in ("", ".", "..") or "\\" in p for p in parts):
             raise PlanError(f"the job bundle holds an unsafe file name {name!r}; recompile the job")
-        with open(os.path.join(dest, name), "wb") as f:
+        path = os.path.join(dest, *parts)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
             f.write(data)
     path = os.path.join(dest, plan.job.path)
     return plan.with_(job=JobRef(plan.job.class_name, path, plan.job.module)), dest

@@ -47,6 +47,7 @@ JOBS_HERE = [
     ("prefiltered", []),
     ("shares", []),
     ("per_file", []),
+    ("dir_lookup", []),
 ]
 
 

@@ -35,13 +35,12 @@ CASES = {
     "spark method": ("def spark(self, input_path, output_path):\n    pass\n\ndef steps(self):\n    return MRJob.steps(self)", "SparkStep is not supported"),
     "pickle internal": ("INTERNAL_PROTOCOL = PickleProtocol", "INTERNAL_PROTOCOL PickleProtocol is refused: mrargo never unpickles data"),
     "pickle input": ("INPUT_PROTOCOL = PickleValueProtocol", "INPUT_PROTOCOL PickleValueProtocol is refused: mrargo never unpickles data"),
-    "dirs": ("DIRS = ['lookup']", "sets DIRS, which mrargo does not support: mrargo ships single files"),
     "archives": ("ARCHIVES = ['lookup.tar.gz']", "sets ARCHIVES, which mrargo does not support"),
     "input format": ("HADOOP_INPUT_FORMAT = 'org.apache.hadoop.mapred.lib.NLineInputFormat'", "sets HADOOP_INPUT_FORMAT, which mrargo does not support"),
     "output format": ("HADOOP_OUTPUT_FORMAT = 'org.apache.hadoop.mapred.lib.MultipleTextOutputFormat'", "sets HADOOP_OUTPUT_FORMAT"),
     "partitioner": ("PARTITIONER = 'org.apache.hadoop.mapred.lib.HashPartitioner'", "define partition(self, key, n) on the job to route keys"),
     "libjars": ("LIBJARS = ['x.jar']", "sets LIBJARS, which mrargo does not support: mrargo runs no Java"),
-    "renamed file": ("FILES = ['data.txt#other.txt']", "mrargo ships files under their own names"),
+    "renamed file": ("FILES = ['data.txt#other.txt']", "mrargo ships them under their own names"),
     "native output format": ("OUTPUT_FORMAT = 'json'", "an mrjob job's output is OUTPUT_PROTOCOL's lines, so remove it"),
     "key fields": ("JOBCONF = {'stream.num.map.output.key.fields': '2'}", "jobconf stream.num.map.output.key.fields changes how Hadoop cuts, sorts or partitions keys"),
     "combiner cmd": ("def steps(self):\n    return [MRStep(mapper=self.mapper, combiner_cmd='sort', reducer=self.reducer)]", "has a combiner_cmd, which mrargo does not run"),
@@ -68,7 +67,7 @@ def test_python_job_py_refuses(case: str, tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("refused.py: error: ") and message in lines[0], lines
 
 
-@pytest.mark.parametrize("case", ["jar step", "pickle internal", "dirs", "combiner cmd"])
+@pytest.mark.parametrize("case", ["jar step", "pickle internal", "archives", "combiner cmd"])
 def test_mrargo_run_and_compile_refuse_too(case: str, tmp_path: Path) -> None:
     body, message = CASES[case]
     job = write_job(tmp_path, body)

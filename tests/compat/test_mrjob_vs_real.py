@@ -69,6 +69,8 @@ def mrjob_jobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (d / p.name).write_text(p.read_text().replace("mrargo.compat.mrjob", "mrjob"))
         elif p.is_file():
             shutil.copy(p, d / p.name)
+        elif p.is_dir() and p.name != "__pycache__":
+            shutil.copytree(p, d / p.name)  # DIRS
     return d
 
 
@@ -91,6 +93,7 @@ CASES = [
     ("prefiltered", "local", [], ["text0", "text1", "text2"]),
     ("shares", "inline", [], ["text0", "text1", "text2"]),
     ("long_lines", "inline", ["--min-words", "11"], ["text0"]),
+    ("dir_lookup", "inline", [], ["text0", "text1"]),
 ]
 
 

@@ -292,8 +292,7 @@ class MRJob(MapReduce):
             (self.hadoop_output_format(), "HADOOP_OUTPUT_FORMAT", "mrargo writes the output protocol's lines"),
             (self.partitioner(), "PARTITIONER", "define partition(self, key, n) on the job to route keys"),
             (self.libjars(), "LIBJARS", "mrargo runs no Java"),
-            (self.dirs(), "DIRS", "mrargo ships single files: list them in FILES, or install the directory in the worker image"),
-            (self.archives(), "ARCHIVES", "mrargo ships single files: list them in FILES, or install the contents in the worker image"),
+            (self.archives(), "ARCHIVES", "mrargo unpacks no archives: list the files or folder in FILES or DIRS, or install the contents in the worker image"),
         )
         for value, what, fix in checks:
             if value:
@@ -302,9 +301,12 @@ class MRJob(MapReduce):
             raise JobDefinitionError(f"{cls}.sort_values() differs from SORT_VALUES; set SORT_VALUES on the class, which mrargo reads before any job exists")
         if type(self).OUTPUT_FORMAT != "raw":
             raise JobDefinitionError(f"{cls} sets OUTPUT_FORMAT; an mrjob job's output is OUTPUT_PROTOCOL's lines, so remove it")
-        for f in type(self).FILES:
-            if "#" in f:
-                raise JobDefinitionError(f"{cls}.FILES entry {f!r}: mrargo ships files under their own names; rename the file instead of using #")
+        for what in ("FILES", "DIRS"):
+            for f in getattr(type(self), what):
+                if "#" in f:
+                    raise JobDefinitionError(f"{cls}.{what} entry {f!r}: mrargo ships them under their own names; rename it instead of using #")
+        if self.dirs() != list(type(self).DIRS):
+            raise JobDefinitionError(f"{cls}.dirs() differs from DIRS; set DIRS on the class, which mrargo reads before any job exists")
 
     # -- counters, status ----------------------------------------------------------
 
