@@ -133,3 +133,12 @@ def test_a_closed_stdout_ends_quietly(data: dict[str, Path]) -> None:
     script = f"{sys.executable} {JOBS / 'word_freq.py'} -q {data['text0']} {data['text1']} | head -c 10"
     proc = subprocess.run(["sh", "-c", script], capture_output=True, timeout=120)
     assert proc.returncode == 0 and len(proc.stdout) == 10 and b"Traceback" not in proc.stderr
+
+
+def test_set_status_is_shown_with_v(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("a b a\n")
+    loud = run_script(JOBS / "word_freq.py", "-v", str(tmp_path / "in.txt"))
+    assert loud.returncode == 0, loud.stderr.decode()
+    assert "status: reducing a" in loud.stderr.decode() and "status: reducing b" in loud.stderr.decode()
+    quiet = run_script(JOBS / "word_freq.py", "-q", str(tmp_path / "in.txt"))
+    assert b"status:" not in quiet.stderr and quiet.stdout == loud.stdout
