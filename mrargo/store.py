@@ -198,7 +198,10 @@ def _fs(url: str) -> tuple[Any, str]:
         fs, path = url_to_fs(url)
         return fs, str(path)
     except ImportError as e:
-        raise PlanError(f"cannot open {url}: {e}") from None
+        from fsspec.registry import known_implementations
+
+        package = str(known_implementations.get(url.split("://", 1)[0].lower(), {}).get("class", "")).split(".")[0] or "its fsspec backend"
+        raise PlanError(f"cannot open {url}: {e}; pip install {package} here, and for pods build the image with mrargo image build --extra {package}") from None
     except ValueError as e:
         raise PlanError(f"cannot open {url}: {e}") from None
 

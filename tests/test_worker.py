@@ -202,3 +202,13 @@ def test_a_folder_in_files_ships_whole_and_unsafe_names_are_refused(tmp_path: Pa
         with pytest.raises(PlanError, match="unsafe file name"):
             bundle.install(bundle.Bundle(plan=bundle.portable_plan(plan), sources={"job.py": b"", bad: b"x"}), str(tmp_path / "t2"))
     assert not (tmp_path / "x").exists()
+
+
+def test_an_input_whose_storage_backend_is_missing_exits_3(tmp_path: Path) -> None:
+    """gs:// on an image without gcsfs fails the same way on every retry: exit 3, one line that names the fix."""
+    assert subprocess.run([sys.executable, "-c", "import gcsfs"], capture_output=True).returncode != 0  # the test needs it absent
+    pod = Pod(tmp_path, Path(ROOT) / "examples" / "wordcount.py", values(tmp_path, "gs://bucket/in/"))
+    split = pod.run("split")
+    assert split.returncode == 3, split.stderr
+    lines = split.stderr.strip().splitlines()
+    assert len(lines) == 1 and "gs://" in lines[0] and "mrargo image build --extra gcsfs" in lines[0], lines
