@@ -448,8 +448,9 @@ def _success(path: Path) -> dict[str, Any]:
     return summary
 
 
-def _quiet() -> RunSpecOptions:
-    return RunSpecOptions(scheduler=SpecOptions(progress=False, backoff=False))
+def _quiet(pods_dir: str = "") -> RunSpecOptions:
+    # A failed run keeps its pods' folders for their logs: give it one under tmp_path.
+    return RunSpecOptions(scheduler=SpecOptions(progress=False, backoff=False, pods_dir=pods_dir))
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
@@ -504,7 +505,7 @@ def test_a_failed_run_keeps_its_work_folder_for_a_retry(tmp_path: Path) -> None:
     doc = checks.load(compile_args(["compile", "examples/wordcount.py", "-i", "s3://x/i", "-o", "s3://x/o"]))
     work = tmp_path / "w"
     params = {"input": str(tmp_path / "in.txt"), "output": str(tmp_path / "out"), "work-root": str(work)}
-    tree = run_spec(doc, params, _quiet())
+    tree = run_spec(doc, params, _quiet(str(tmp_path / "pods")))
     assert tree.phase == "Failed" and "already exists" in tree.error_line()
     assert [p.name for p in work.iterdir()] == [tree.workflow]  # kept, with the staged bundle
 
