@@ -38,6 +38,7 @@ class RunResult:
     parts: int
     counters: dict[str, dict[str, int]]
     output_format: str = "json"  # the job's OUTPUT_FORMAT
+    step_counters: tuple[dict[str, dict[str, int]], ...] = ()  # the job's own counters, by step
 
     def records(self) -> Iterator[tuple[Any, Any]]:
         """Every (key, value) of the output, part file by part file, in key order within each.
@@ -93,7 +94,7 @@ def run(
     except OutputExistsError as e:
         raise OutputExistsError(e.url, how="pass overwrite=True to replace it") from None
     return RunResult(output=summary.output, output_records=summary.records, parts=summary.parts, counters=summary.counters,
-                     output_format=plan.output_format)  # fmt: skip
+                     output_format=plan.output_format, step_counters=summary.step_counters)  # fmt: skip
 
 
 def compile(

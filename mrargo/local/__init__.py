@@ -36,6 +36,7 @@ class RunSummary:
     bytes: int
     counters: dict[str, dict[str, int]]
     bad_record_files: tuple[str, ...] = ()
+    step_counters: tuple[dict[str, dict[str, int]], ...] = ()  # the job's own counters, by step
 
     @staticmethod
     def from_success(output: str, summary: dict[str, Any]) -> RunSummary:
@@ -46,6 +47,7 @@ class RunSummary:
             bytes=int(summary["output bytes"]),
             counters={g: dict(c) for g, c in summary["counters"].items()},
             bad_record_files=tuple(summary.get("bad record files", ())),
+            step_counters=tuple({g: dict(c) for g, c in s.items()} for s in summary.get("step counters", ())),
         )
 
 

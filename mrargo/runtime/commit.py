@@ -10,7 +10,7 @@ from mrargo.errors import CorruptDataError, OutputExistsError
 from mrargo.plan.model import Binding, JobPlan
 from mrargo.runtime import layout
 from mrargo.runtime.context import Counters, merge_counters
-from mrargo.runtime.layout import TaskId, marker_url, read_json
+from mrargo.runtime.layout import FRAMEWORK, TaskId, marker_url, read_json
 from mrargo.runtime.tasks import split_count, step_outputs
 
 COMMITTING = "_COMMITTING"  # names the run whose commit is under way (object stores)
@@ -31,17 +31,19 @@ def bad_record_files(plan: JobPlan, run: Binding) -> list[tuple[str, str]]:
     return out
 
 
-def job_counters(plan: JobPlan, run: Binding, last: list[dict[str, Any]] | None = None) -> Counters:
-    """Totals over every task of every step; ``last`` is the last step's outputs, if already read."""
-    total: Counters = {}
+def step_counters(plan: JobPlan, run: Binding, last: list[dict[str, Any]] | None = None) -> list[Counters]:
+    """Each step's totals over its tasks, in step order; ``last`` is the last step's outputs, if already read."""
+    out = []
     for step, sp in enumerate(plan.steps):
+        total: Counters = {}
         if not sp.map_only:
             tid = TaskId(step, "shuffle")
             merge_counters(total, read_json(layout.shuffle_url(run.work_dir, step), f"summary of step {step + 1}", tid.key)["counters"])
         outputs = last if last is not None and step == len(plan.steps) - 1 else step_outputs(plan, run, step)
         for o in outputs:
             merge_counters(total, o["counters"])
-    return total
+        out.append(total)
+    return out
 
 
 def run_commit(plan: JobPlan, run: Binding, attempt: str, extra: Counters | None = None) -> dict[str, Any]:
@@ -56,7 +58,11 @@ def run_commit(plan: JobPlan, run: Binding, attempt: str, extra: Counters | None
     for o in outputs:
         if not store.exists(o["path"]):
             raise CorruptDataError(f"output file {o['path']} is missing (written by {o['task']})", path=o["path"], producer=o["task"])
-    counters = merge_counters(job_counters(plan, run, outputs), extra or {})
+    steps = step_counters(plan, run, outputs)
+    counters: Counters = {}
+    for c in steps:
+        merge_counters(counters, c)
+    merge_counters(counters, extra or {})
     summary = {
         "job": plan.job.class_name,
         "steps": len(plan.steps),
@@ -64,6 +70,8 @@ def run_commit(plan: JobPlan, run: Binding, attempt: str, extra: Counters | None
         "output records": sum(int(o["records"]) for o in outputs),
         "output bytes": sum(int(o["bytes"]) for o in outputs),
         "counters": {g: dict(sorted(c.items())) for g, c in sorted(counters.items())},
+        # The job's own counters by step (mrjob's runner.counters() gives them so).
+        "step counters": [{g: dict(sorted(c.items())) for g, c in sorted(s.items()) if g != FRAMEWORK} for s in steps],
     }
     bad = bad_record_files(plan, run)
     if bad:

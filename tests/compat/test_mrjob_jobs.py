@@ -392,3 +392,28 @@ def test_mapper_init_and_final_see_the_file_of_a_one_file_task(tmp_path: Path) -
 
     assert counts("one.txt") == {"one.txt": 4, "final:one.txt": 1}
     assert counts("one.txt", "two.txt") == {"NONE": 6, "final:NONE": 1}  # one task reads both small files
+
+
+def test_counters_come_one_dict_a_step(tmp_path: Path) -> None:
+    """runner.counters() as mrjob gives it: a list with each step's counters, in step order."""
+    cls = write_job(tmp_path, '''
+class TwoSteps(MRJob):
+    def steps(self):
+        return [MRStep(mapper=self.words, reducer=self.count), MRStep(reducer=self.top)]
+
+    def words(self, _, line):
+        self.increment_counter("step one", "lines")
+        for w in line.split():
+            yield w, 1
+
+    def count(self, w, ones):
+        yield None, (sum(ones), w)
+
+    def top(self, _, pairs):
+        pairs = sorted(pairs, reverse=True)
+        self.increment_counter("step two", "words seen", len(pairs))
+        yield pairs[0][1], pairs[0][0]
+''')
+    out, counters = run_cls(cls, stdin=b"a b a\nc a\n")
+    assert out == b'"a"\t3\n'
+    assert counters == [{"step one": {"lines": 2}}, {"step two": {"words seen": 3}}]

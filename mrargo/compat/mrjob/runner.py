@@ -46,7 +46,7 @@ class Runner:
         self.spec = ""
         self._tmp: str | None = None
         self._output: str | None = None
-        self._counters: dict[str, dict[str, int]] | None = None
+        self._step_counters: tuple[dict[str, dict[str, int]], ...] | None = None
 
     def __enter__(self) -> Runner:
         return self
@@ -102,7 +102,7 @@ class Runner:
         except TaskFailedError as e:
             raise StepFailedException(str(e), exit_code=e.exit_code) from e
         self._output = result.output
-        self._counters = result.counters
+        self._step_counters = result.step_counters
 
     def _plan_options(self) -> dict[str, Any]:
         # mapper_raw reads the files itself; the text the engine decodes for it
@@ -184,7 +184,7 @@ class Runner:
                     yield chunk
 
     def counters(self) -> list[dict[str, dict[str, int]]]:
-        """The job's counters, totalled over its steps, as a one-item list (mrjob gives one dict per step)."""
-        if self._counters is None:
+        """The job's counters, one dict a step, as mrjob gives them (mrargo's own counters aside)."""
+        if self._step_counters is None:
             return []
-        return [{g: dict(c) for g, c in self._counters.items() if g != FRAMEWORK}]
+        return [{g: dict(c) for g, c in step.items()} for step in self._step_counters]
