@@ -326,13 +326,13 @@ def read_lines_block(f: BinaryIO, offset: int, length: int) -> bytes:
     exactly once, the same lines as fsspec gives (tests/test_store.py holds
     the two side by side).
     """
-    start = _after_newline(f, offset) if offset else 0
-    end = _after_newline(f, offset + length) if offset + length else 0
+    start = after_newline(f, offset) if offset else 0
+    end = after_newline(f, offset + length) if offset + length else 0
     f.seek(start)
     return bytes(f.read(end - start))
 
 
-def _after_newline(f: BinaryIO, pos: int) -> int:
+def after_newline(f: BinaryIO, pos: int) -> int:
     """The offset just after the first newline at or after ``pos``, or the end of the file."""
     f.seek(pos)
     while chunk := f.read(1 << 16):

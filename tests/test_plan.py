@@ -59,6 +59,8 @@ def test_map_only_step_has_no_reducers() -> None:
     [
         ({"input_format": "csv"}, "INPUT_FORMAT 'csv' is not one of"),
         ({"files": ("../secret",)}, "without '..'"),
+        ({"files": ("a/x.txt", "b/x.txt/")}, "'b/x.txt/' has the same name as another shipped file"),  # a file and a folder
+        ({"files": ("lib/wordcount.py",)}, "has the same name as another shipped file"),  # as the job file
         ({"options": Options(max_tasks=0)}, "--max-tasks must be at least 1"),
     ],
 )

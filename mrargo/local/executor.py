@@ -35,8 +35,7 @@ from mrargo.errors import (
     UserCodeError,
 )
 from mrargo.local.progress import Progress
-from mrargo.plan.bundle import shipped_name
-from mrargo.plan.model import DEFAULT_RETRIES, Binding, JobPlan
+from mrargo.plan.model import DEFAULT_RETRIES, Binding, JobPlan, shipped_name
 from mrargo.runtime import commit, reduceside, tasks
 from mrargo.runtime.layout import FRAMEWORK, TaskId, new_attempt
 

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 
 from mrargo.errors import JobDefinitionError, PlanError
-from mrargo.plan.model import JobPlan, JobRef
+from mrargo.plan.model import JobPlan, JobRef, shipped_name
 
 BUNDLE_VERSION = 2
 # One environment string may be at most 128 KiB on Linux (MAX_ARG_STRLEN);
@@ -76,9 +76,7 @@ def job_sources(plan: JobPlan, job_dir: str) -> dict[str, str]:
         )
     paths = {os.path.basename(plan.job.path): plan.job.path}
     for rel in plan.files:
-        top, src = shipped_name(rel), os.path.join(job_dir, rel)
-        if top in paths or any(p.startswith(top + "/") for p in paths):
-            raise PlanError(f"FILES entry {rel!r} has the same name as another shipped file; rename one")
+        top, src = shipped_name(rel), os.path.join(job_dir, rel)  # names are unique: validate_plan
         if os.path.isdir(src):
             for here, dirs, files in os.walk(src):
                 dirs.sort()
@@ -92,10 +90,6 @@ def job_sources(plan: JobPlan, job_dir: str) -> dict[str, str]:
             raise PlanError(f"cannot ship {path}: it does not exist; FILES paths are relative to the job file")
     return dict(sorted(paths.items()))
 
-
-def shipped_name(rel: str) -> str:
-    """The name a FILES entry has where tasks run: its basename, a folder's too."""
-    return os.path.basename(rel.rstrip("/"))
 
 
 def collect_sources(plan: JobPlan, job_dir: str) -> dict[str, bytes]:

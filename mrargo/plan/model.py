@@ -14,6 +14,7 @@ class, so a plan never holds code.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -84,6 +85,11 @@ class Options:
     # 0.75 MiB (tests/test_argo_scale.py), which leaves room for the model's
     # error.  At 32 MB splits that is 80 GB before the splits start to grow.
     max_tasks: int = 2_500
+
+
+def shipped_name(rel: str) -> str:
+    """The name a FILES (or DIRS) entry has where tasks run: its basename, a folder's too."""
+    return os.path.basename(rel.rstrip("/"))
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,12 @@ def validate_plan(plan: JobPlan) -> None:
         raise UsageError(f"--max-bad-records must be 0 or more, got {o.max_bad_records}")
     if o.decode_errors not in DECODE_ERRORS:
         raise UsageError(f"--decode-errors must be one of {', '.join(DECODE_ERRORS)}, got {o.decode_errors!r}")
+    shipped = {os.path.basename(plan.job.path)} if plan.job.path else set()
     for f in plan.files:
         if f.startswith("/") or ".." in f.replace("\\", "/").split("/"):
             raise PlanError(f"FILES entry {f!r} must be a path inside the job's folder, without '..'")
+        # Tasks see a file or folder under its own name, beside the job file.
+        name = shipped_name(f)
+        if name in shipped:
+            raise PlanError(f"FILES entry {f!r} has the same name as another shipped file; rename one")
+        shipped.add(name)

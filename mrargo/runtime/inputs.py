@@ -312,14 +312,7 @@ def first_line_start(url: str, start: int) -> int:
     if start == 0:
         return 0
     with store.open_random(url) as f:
-        f.seek(start)
-        pos = start
-        while chunk := f.read(65536):
-            i = chunk.find(b"\n")
-            if i >= 0:
-                return pos + i + 1
-            pos += len(chunk)
-        return pos
+        return store.after_newline(f, start)
 
 
 def _read_run(piece: Piece) -> Iterator[tuple[Any, Any]]:
