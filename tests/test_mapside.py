@@ -49,7 +49,7 @@ def test_a_value_shared_by_many_pairs_is_counted_once(tmp_path) -> None:
         def mapper(_: object, line: str):
             name = f"file-with-a-long-name-{len(line) % 7}.txt"
             for word in line.split():
-                yield word, name if shared else f"file-with-a-long-name-{len(word) % 7}.txt"
+                yield word, name if shared else f"file-with-a-long-name-{word}.txt"  # equal to no other
 
         lines = [" ".join(f"w{i}x{j}" for j in range(20)) for i in range(CHECK_EVERY // 10)]
         out.map_records(((None, line) for line in lines), mapper)

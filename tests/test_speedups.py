@@ -46,6 +46,8 @@ C: dict[tuple[Any, str], tuple[Any, Any]] = {
     (runfile, "unpack_records"): (_c.unpack_records, None),
     (runfile, "merge_runs"): (_c.merge_runs, None),
     (mapside, "OnesTable"): (_c.OnesTable, None),
+    (mapside, "Repeat"): (_c.Repeat, mapside.PyRepeat),
+    (mapside, "expand_repeats"): (_c.expand_repeats, None),
     (codec, "decode_value"): (functools.partial(_c.decode_value, codec._decode_value), codec._decode_value),
     (codec, "dumps_text"): (functools.partial(_c.dumps_text, codec._dumps_text), codec._dumps_text),
 }
@@ -225,7 +227,7 @@ def test_the_c_loop_does_not_leak() -> None:
         groups: dict[str, list[Any]] = {}
         taken = [0, 0]
         stream = iter([(w, 1) for w in words] * 20 + [(w, [w]) for w in words] + [(w, 300) for w in words])
-        while (item := C_LOOP(ones, groups, stream, 4096, taken)) is not None:
+        while (item := C_LOOP(ones, groups, stream, 4096, taken, [None])) is not None:
             assert item is Ellipsis
         assert taken == [len(words) * 22, len(words) * 2]
         assert dict(ones.items())["word7"] == 20 and groups["word7"] == [["word7"], 300]
@@ -249,13 +251,13 @@ def test_the_c_loop_checks_its_arguments() -> None:
     assert C_LOOP is not None
     table = _c.OnesTable
     with pytest.raises(TypeError):
-        C_LOOP({}, {}, iter([]), 10, [0, 0])  # ones must be a OnesTable
+        C_LOOP({}, {}, iter([]), 10, [0, 0], [None])  # ones must be a OnesTable
     with pytest.raises(TypeError, match="iterator"):
-        C_LOOP(table(), {}, [("a", 1)], 10, [0, 0])
+        C_LOOP(table(), {}, [("a", 1)], 10, [0, 0], [None])
     with pytest.raises(ValueError, match="two ints"):
-        C_LOOP(table(), {}, iter([]), 10, [0])
+        C_LOOP(table(), {}, iter([]), 10, [0], [None])
     with pytest.raises(TypeError, match="lists"):
-        C_LOOP(table(), {"a": (1,)}, iter([("a", 2)]), 10, [0, 0])
+        C_LOOP(table(), {"a": (1,)}, iter([("a", 2)]), 10, [0, 0], [None])
     with pytest.raises(TypeError, match="exact str"):
         table().add(type("S", (str,), {})("a"))
 
@@ -377,7 +379,7 @@ def test_the_ones_table_grows_past_many_keys() -> None:
     table = _c.OnesTable()
     ones, groups, taken = table, {}, [0, 0]
     stream = iter([(f"k{i % 300_000}", 1) for i in range(600_000)])
-    while (item := C_LOOP(ones, groups, stream, 100_000, taken)) is not None:
+    while (item := C_LOOP(ones, groups, stream, 100_000, taken, [None])) is not None:
         assert item is Ellipsis
     counts = dict(table.items())
     assert len(counts) == 300_000 and set(counts.values()) == {2}
@@ -493,3 +495,52 @@ def test_c_output_text_is_the_python_text(x: Any) -> None:
     assert codec.dumps_text(x) == codec._dumps_text(x)
 
 
+
+
+def listing(key: Any, values: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
+    """A combiner that shows every value it was given, in order, with its type."""
+    yield key, [f"{type(v).__name__}:{v!r}" for v in values]
+
+
+@pytest.mark.parametrize("use_c", [True, False])
+def test_repeated_values_wait_as_repeats_and_reach_the_combiner_whole(use_c: bool, tmp_path) -> None:
+    # An index's (word, name) pairs: the name is a new str on every line.
+    # They wait as one slot a run of equal values, yet the combiner sees
+    # each value, in order, of its own type: 1 is never 1.0 or True, and
+    # lists (which a combiner may tell apart) never repeat.
+    lines = [[("w", "".join(["f", "1"])), ("v", 2)] for _ in range(500)]
+    lines += [[("w", "f2"), ("w", 1.0), ("w", 1.0), ("w", True), ("w", [1]), ("w", [1]), ("w", "f2"), ("v", 2), ("v", 2)]]
+    lines += [[(7, "x"), (7, "".join(["x"]))]]
+    with helpers(use_c):
+        counters: dict[str, int] = {}
+        out = mapside.MapOutput(partitions=1, label="m", buffer_bytes=1 << 20, tmpdir=str(tmp_path), combiner=listing, counters=counters)
+        out.map_records(((None, ps) for ps in lines), lambda _, ps: iter(ps))
+        slots = {k: len(v) for k, v in out.groups.items()}
+        assert slots["w"] == 8 and slots["v"] == 1 and out.pending == 8 + 1 + 1  # f1 x 500 is one
+        f = io.BytesIO()
+        segments = out.finish(f)
+    (a, b, n), = segments
+    records = list(runfile.iter_records(io.BytesIO(f.getvalue()[a:b]).read, "seg", "map", n))
+    got = {codec.decode_key(k): codec.decode_value(v) for k, v in records}
+    assert got["w"] == ["str:'f1'"] * 500 + ["str:'f2'", "float:1.0", "float:1.0", "bool:True", "list:[1]", "list:[1]", "str:'f2'"]
+    assert got["v"] == ["int:2"] * 502 and got[7] == ["str:'x'", "str:'x'"]
+    assert counters["combine input records"] == 500 + 7 + 502 + 2
+
+
+@pytest.mark.parametrize("use_c", [True, False])
+def test_equal_values_become_one_object(use_c: bool, tmp_path) -> None:
+    # The memory estimate then sees one name shared by every line's words
+    # (not a name per line counted whole), so no combine runs during the map.
+    def mapper(_: Any, line: str) -> Iterator[tuple[str, str]]:
+        name = "/data/" + "part-00001.txt"[: len(line) + 20]  # a new str each line
+        for word in set(line.split()):
+            yield word, name
+
+    lines = [" ".join(f"w{(i * 7 + j) % 3000}" for j in range(12)) for i in range(20_000)]
+    with helpers(use_c):
+        counters: dict[str, int] = {}
+        out = mapside.MapOutput(partitions=1, label="m", buffer_bytes=4 << 20, tmpdir=str(tmp_path), combiner=listing, counters=counters)
+        out.map_records(((None, line) for line in lines), mapper)
+        names = {id(v.value if type(v) is mapside.Repeat else v) for vs in out.groups.values() for v in vs}
+        assert len(names) == 1 and out.pending == 3000
+        assert "combine input records" not in counters  # nothing was combined during the map

@@ -15,6 +15,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,24 @@ table_add(OnesTable *t, PyObject *key, Py_ssize_t n)
     return 0;
 }
 
+/* Start fetching the slot where key's probe begins (key: an exact str);
+ * its hash is computed here and cached in the str.  A hint only: a
+ * resize before the key is added makes it useless, never wrong. */
+static inline void
+table_prefetch(OnesTable *t, PyObject *key)
+{
+    Py_hash_t hash = PyObject_Hash(key);
+    if (hash == -1) {
+        PyErr_Clear(); /* a str's hash cannot fail; table_add would report it */
+        return;
+    }
+    if (t->cap == 0)
+        return;
+    const char *slot = (const char *)&t->slots[(size_t)hash & ((size_t)t->cap - 1)];
+    __builtin_prefetch(slot);
+    __builtin_prefetch(slot + sizeof(Slot) - 1);
+}
+
 static void
 table_clear_slots(OnesTable *t)
 {
@@ -223,7 +242,194 @@ static PyTypeObject OnesTableType = {
     .tp_new = PyType_GenericNew,
 };
 
-/* group_pairs(ones, groups, pairs, limit, taken) -> leftover
+/* ---- Repeat: one value that came n times in a row for a key -------------
+ *
+ * A line-based index yields (word, file name) for every word of every line,
+ * so a key's list of waiting values is the same name thousands of times
+ * over, each a new str.  Kept as is, they fill the memory budget and force
+ * the combiner to run on everything waiting, again and again, during the
+ * map.  A repeat keeps the first of equal consecutive values and a count; the
+ * combiner still sees every value, in order (expand_repeats), and the values
+ * it sees are equal to the ones yielded, of the same exact type.  Only
+ * exact str and int values are repeated: two of them that are equal cannot be
+ * told apart by a combiner (short of `is`), unlike 1 and 1.0, or two lists.
+ * A repeat holds a str or an int, so it cannot be part of a reference cycle
+ * and is not tracked by the garbage collector.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyObject *value;
+    Py_ssize_t n;
+} Repeat;
+
+static PyTypeObject RepeatType;
+
+static PyObject *
+repeat_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *value;
+    Py_ssize_t n;
+    static char *kwlist[] = {"value", "n", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "On", kwlist, &value, &n))
+        return NULL;
+    if (!PyUnicode_CheckExact(value) && !PyLong_CheckExact(value)) {
+        PyErr_SetString(PyExc_TypeError, "Repeat: the value must be an exact str or int");
+        return NULL;
+    }
+    Repeat *r = (Repeat *)type->tp_alloc(type, 0);
+    if (r == NULL)
+        return NULL;
+    r->value = Py_NewRef(value);
+    r->n = n;
+    return (PyObject *)r;
+}
+
+static void
+repeat_dealloc(Repeat *r)
+{
+    Py_DECREF(r->value);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static PyMemberDef repeat_members[] = {
+    {"value", T_OBJECT_EX, offsetof(Repeat, value), READONLY, "The value."},
+    {"n", T_PYSSIZET, offsetof(Repeat, n), 0, "How many times it came in a row."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject RepeatType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mrargo.runtime._speedups.Repeat",
+    .tp_basicsize = sizeof(Repeat),
+    .tp_dealloc = (destructor)repeat_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Repeat(value, n): a value that came n times in a row for one key.",
+    .tp_members = repeat_members,
+    .tp_new = repeat_new,
+};
+
+/* 1 if a and b are equal exact strs, or equal exact ints; 0 if not (never an error). */
+static inline int
+same_plain(PyObject *a, PyObject *b)
+{
+    if (a == b)
+        return PyUnicode_CheckExact(a) || PyLong_CheckExact(a);
+    if (PyUnicode_CheckExact(a)) {
+        if (!PyUnicode_CheckExact(b))
+            return 0;
+        Py_ssize_t len = PyUnicode_GET_LENGTH(a);
+        int kind = PyUnicode_KIND(a);
+        return len == PyUnicode_GET_LENGTH(b) && kind == PyUnicode_KIND(b) &&
+               memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)len * (size_t)kind) == 0;
+    }
+    if (PyLong_CheckExact(a) && PyLong_CheckExact(b))
+        return PyObject_RichCompareBool(a, b, Py_EQ) == 1; /* int == int cannot fail */
+    return 0;
+}
+
+/* Append value to a key's list of waiting values, as a repeat where it equals
+ * the last one.  Returns 1 if a slot was added, 0 if a repeat grew, -1 on error. */
+static int
+append_value(PyObject *values, PyObject *value)
+{
+    Py_ssize_t size = PyList_GET_SIZE(values);
+    if (size > 0) {
+        PyObject *last = PyList_GET_ITEM(values, size - 1);
+        if (Py_IS_TYPE(last, &RepeatType)) {
+            if (same_plain(((Repeat *)last)->value, value)) {
+                ((Repeat *)last)->n++;
+                return 0;
+            }
+        }
+        else if (same_plain(last, value)) {
+            Repeat *r = PyObject_New(Repeat, &RepeatType);
+            if (r == NULL)
+                return -1;
+            r->value = last; /* the list's reference moves to the repeat */
+            r->n = 2;
+            PyList_SET_ITEM(values, size - 1, (PyObject *)r);
+            return 0;
+        }
+    }
+    return PyList_Append(values, value) < 0 ? -1 : 1;
+}
+
+/* expand_repeats(values) -> list: values with each repeat written out; values itself when it holds none. */
+static PyObject *
+expand_repeats(PyObject *self, PyObject *values)
+{
+    (void)self;
+    if (!PyList_CheckExact(values)) {
+        PyErr_SetString(PyExc_TypeError, "expand_repeats: values must be a list");
+        return NULL;
+    }
+    Py_ssize_t size = PyList_GET_SIZE(values), total = 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        total += Py_IS_TYPE(v, &RepeatType) ? ((Repeat *)v)->n : 1;
+    }
+    if (total == size)
+        return Py_NewRef(values);
+    PyObject *out = PyList_New(total);
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        if (Py_IS_TYPE(v, &RepeatType)) {
+            PyObject *x = ((Repeat *)v)->value;
+            for (Py_ssize_t j = 0; j < ((Repeat *)v)->n; j++)
+                PyList_SET_ITEM(out, k++, Py_NewRef(x));
+        }
+        else {
+            PyList_SET_ITEM(out, k++, Py_NewRef(v));
+        }
+    }
+    return out;
+}
+
+/* Pairs are pulled this many at a time, so that the table slots of their
+ * keys can be fetched from memory while the mapper makes the next ones:
+ * the slot's cache miss was most of a counted pair's cost. */
+#define BATCH 16
+
+/* Take one (str, value) tuple into the tables.  Returns 1 if it added a
+ * slot to groups, 0 if not, -1 on error; *counted tells if it was a 1. */
+static int
+take_pair(PyObject *ones, PyObject *groups, PyObject *recent, PyObject *item, int *counted)
+{
+    PyObject *key = PyTuple_GET_ITEM(item, 0);
+    PyObject *value = PyTuple_GET_ITEM(item, 1);
+    *counted = is_one(value);
+    if (*counted)
+        return table_add((OnesTable *)ones, key, 1);
+    PyObject *last = PyList_GET_ITEM(recent, 0);
+    if (value != last) {
+        if (same_plain(last, value))
+            value = last; /* the tuple still holds the one yielded */
+        else if (PyUnicode_CheckExact(value) || PyLong_CheckExact(value))
+            PyList_SetItem(recent, 0, Py_NewRef(value)); /* steals; drops the old one */
+    }
+    PyObject *values = PyDict_GetItemWithError(groups, key); /* borrowed */
+    if (values == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        values = PyList_New(1);
+        if (values == NULL)
+            return -1;
+        PyList_SET_ITEM(values, 0, Py_NewRef(value));
+        int rc = PyDict_SetItem(groups, key, values) < 0 ? -1 : 1;
+        Py_DECREF(values);
+        return rc;
+    }
+    if (!PyList_CheckExact(values)) {
+        PyErr_SetString(PyExc_TypeError, "group_pairs: groups must map keys to lists");
+        return -1;
+    }
+    return append_value(values, value);
+}
+
+/* group_pairs(ones, groups, pairs, limit, taken, recent) -> leftover
  *
  * Moves up to `limit` pairs from the iterator `pairs` into the map side's
  * two tables.  A (str, 1) tuple is counted in `ones` (an OnesTable),
@@ -235,18 +441,25 @@ static PyTypeObject OnesTableType = {
  *     memory budget, then calls again),
  *   - any other item: the first one whose key is not an exact str, or
  *     that is not a 2-tuple; the caller handles it and calls again.
- * `taken` is a list [pairs moved, of which appended to groups], increased
- * also when the iterator raises, so counters stay exact.
+ * `taken` is a list [pairs moved, of which added a slot to groups],
+ * increased also when the iterator raises, so counters stay exact.
+ *
+ * `recent` is a list of one item: the last exact str or int value grouped.
+ * A value equal to it is replaced by it before it is appended, so the
+ * equal names an index yields line after line become one object: its
+ * repeats then grow without reading another object, and the memory
+ * estimate sees the name shared (mapside.MapOutput._group_one does the
+ * same for the pairs handed back).
  */
 static PyObject *
 group_pairs(PyObject *self, PyObject *args)
 {
-    PyObject *ones, *groups, *pairs, *taken;
+    PyObject *ones, *groups, *pairs, *taken, *recent;
     Py_ssize_t limit, n = 0, appended = 0;
     PyObject *result = NULL;
 
     (void)self;
-    if (!PyArg_ParseTuple(args, "O!O!OnO!", &OnesTableType, &ones, &PyDict_Type, &groups, &pairs, &limit, &PyList_Type, &taken))
+    if (!PyArg_ParseTuple(args, "O!O!OnO!O!", &OnesTableType, &ones, &PyDict_Type, &groups, &pairs, &limit, &PyList_Type, &taken, &PyList_Type, &recent))
         return NULL;
     if (!PyIter_Check(pairs)) {
         PyErr_SetString(PyExc_TypeError, "group_pairs: pairs must be an iterator");
@@ -256,11 +469,63 @@ group_pairs(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "group_pairs: taken must hold two ints");
         return NULL;
     }
+    if (PyList_GET_SIZE(recent) != 1) {
+        PyErr_SetString(PyExc_ValueError, "group_pairs: recent must hold one item");
+        return NULL;
+    }
     iternextfunc next = Py_TYPE(pairs)->tp_iternext;
+    PyObject *batch[BATCH];
 
     while (n < limit) {
-        PyObject *item = next(pairs);
-        if (item == NULL) {
+        /* Pull a batch, hashing each counted key and prefetching its slot;
+         * stop at the end, an error, or an item this loop cannot take. */
+        Py_ssize_t want = limit - n < BATCH ? limit - n : BATCH, got = 0;
+        PyObject *leftover = NULL;
+        int ended = 0;
+        while (got < want) {
+            PyObject *item = next(pairs);
+            if (item == NULL) {
+                ended = 1;
+                break;
+            }
+            if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 || !PyUnicode_CheckExact(PyTuple_GET_ITEM(item, 0))) {
+                leftover = item;
+                break;
+            }
+            batch[got++] = item;
+            if (is_one(PyTuple_GET_ITEM(item, 1)))
+                table_prefetch((OnesTable *)ones, PyTuple_GET_ITEM(item, 0));
+        }
+        /* The mapper's exception (or StopIteration) waits while the batch is taken. */
+        PyObject *type = NULL, *exc = NULL, *tb = NULL;
+        if (ended)
+            PyErr_Fetch(&type, &exc, &tb);
+        Py_ssize_t i = 0;
+        int rc = 0;
+        for (; i < got; i++) {
+            int counted;
+            rc = take_pair(ones, groups, recent, batch[i], &counted);
+            Py_DECREF(batch[i]);
+            if (rc < 0)
+                break;
+            n++;
+            appended += !counted && rc > 0;
+        }
+        if (rc < 0) {
+            for (i++; i < got; i++)
+                Py_DECREF(batch[i]);
+            Py_XDECREF(leftover);
+            Py_XDECREF(type);
+            Py_XDECREF(exc);
+            Py_XDECREF(tb);
+            goto done;
+        }
+        if (leftover != NULL) {
+            result = leftover; /* the caller's problem; our reference passes to it */
+            goto done;
+        }
+        if (ended) {
+            PyErr_Restore(type, exc, tb);
             if (PyErr_Occurred()) {
                 if (!PyErr_ExceptionMatches(PyExc_StopIteration))
                     goto done; /* the mapper raised: result stays NULL */
@@ -269,42 +534,6 @@ group_pairs(PyObject *self, PyObject *args)
             result = Py_NewRef(Py_None);
             goto done;
         }
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 || !PyUnicode_CheckExact(PyTuple_GET_ITEM(item, 0))) {
-            result = item; /* the caller's problem; our reference passes to it */
-            goto done;
-        }
-        PyObject *key = PyTuple_GET_ITEM(item, 0);
-        PyObject *value = PyTuple_GET_ITEM(item, 1);
-        int rc, counted = is_one(value);
-        if (counted) {
-            rc = table_add((OnesTable *)ones, key, 1);
-        }
-        else {
-            PyObject *values = PyDict_GetItemWithError(groups, key); /* borrowed */
-            if (values == NULL) {
-                rc = -1;
-                if (!PyErr_Occurred()) {
-                    values = PyList_New(1);
-                    if (values != NULL) {
-                        PyList_SET_ITEM(values, 0, Py_NewRef(value));
-                        rc = PyDict_SetItem(groups, key, values);
-                        Py_DECREF(values);
-                    }
-                }
-            }
-            else if (!PyList_CheckExact(values)) {
-                PyErr_SetString(PyExc_TypeError, "group_pairs: groups must map keys to lists");
-                rc = -1;
-            }
-            else {
-                rc = PyList_Append(values, value);
-            }
-        }
-        Py_DECREF(item);
-        if (rc < 0)
-            goto done;
-        n++;
-        appended += !counted;
     }
     result = Py_NewRef(Py_Ellipsis);
 
@@ -997,6 +1226,7 @@ dumps_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"group_pairs", group_pairs, METH_VARARGS, "Count (str, 1) pairs and group other (str, value) pairs from an iterator."},
+    {"expand_repeats", expand_repeats, METH_O, "A key's waiting values with each repeat written out."},
     {"bucket_pairs", bucket_pairs, METH_VARARGS, "Encode and partition (str, value) pairs into buffers."},
     {"pack_records", pack_records, METH_VARARGS, "Pack (bytes, bytes) records into a run-file block payload."},
     {"unpack_records", unpack_records, METH_VARARGS, "Unpack a run-file block payload into (bytes, bytes) records."},
@@ -1017,12 +1247,12 @@ PyInit__speedups(void)
 {
     crc_init();
     one = PyLong_FromLong(1);
-    if (one == NULL || PyType_Ready(&OnesTableType) < 0)
+    if (one == NULL || PyType_Ready(&OnesTableType) < 0 || PyType_Ready(&RepeatType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "OnesTable", (PyObject *)&OnesTableType) < 0) {
+    if (PyModule_AddObjectRef(m, "OnesTable", (PyObject *)&OnesTableType) < 0 || PyModule_AddObjectRef(m, "Repeat", (PyObject *)&RepeatType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

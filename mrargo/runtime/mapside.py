@@ -33,6 +33,7 @@ group_pairs: Any = speedup("group_pairs")
 sort_records: Any = speedup("sort_records")
 OnesTable: Any = speedup("OnesTable")
 bucket_pairs: Any = speedup("bucket_pairs")
+expand_repeats: Any = speedup("expand_repeats")
 
 Combiner = Callable[[Any, Iterator[Any]], Iterable[tuple[Any, Any]]]
 Mapper = Callable[[Any, Any], Iterable[tuple[Any, Any]]]
@@ -49,6 +50,66 @@ CHECK_EVERY = 4096
 _CHUNK = 4096
 
 _STR_TAG = b"\x05"
+# What a Repeat object costs beside its value's share (the C type's size).
+_REPEAT_BYTES = 32
+
+
+class PyRepeat:
+    """The Python twin of _speedups.Repeat: one value that came ``n`` times in a row for a key.
+
+    A line-based index yields (word, file name) for every word of every
+    line, so a key's waiting values are one name thousands of times over,
+    each a new str: kept one slot each, they fill the memory budget and
+    make the combiner run on everything waiting again and again during the
+    map.  A repeat keeps the first of equal consecutive values and a count.
+    The combiner still sees every value, in order (``expand``), equal to
+    the ones yielded and of the same exact type.  Only exact str and int
+    values repeat: two equal ones cannot be told apart by a combiner (short
+    of ``is``), unlike 1 and 1.0, or two lists.
+    """
+
+    __slots__ = ("value", "n")
+
+    def __init__(self, value: Any, n: int) -> None:
+        self.value = value
+        self.n = n
+
+
+Repeat: Any = speedup("Repeat") or PyRepeat
+
+
+def append_value(values: list[Any], value: Any) -> bool:
+    """Append ``value`` to a key's waiting values, as a repeat where it equals the last; True if a slot was added.
+
+    The twin of the C loop's own append (group_pairs), step for step.
+    """
+    t = type(value)
+    if values and (t is str or t is int):
+        last = values[-1]
+        if type(last) is Repeat:
+            if type(last.value) is t and last.value == value:
+                last.n += 1
+                return False
+        elif type(last) is t and last == value:
+            values[-1] = Repeat(last, 2)
+            return False
+    values.append(value)
+    return True
+
+
+def expand(values: list[Any]) -> list[Any]:
+    """A key's waiting values with each repeat written out (the list itself when it holds none)."""
+    if expand_repeats is not None:
+        return expand_repeats(values)  # type: ignore[no-any-return]
+    if not any(type(v) is Repeat for v in values):
+        return values
+    out: list[Any] = []
+    for v in values:
+        if type(v) is Repeat:
+            out += repeat(v.value, v.n)
+        else:
+            out.append(v)
+    return out
 
 
 def partition_of(key: Any, n: int) -> int:
@@ -142,7 +203,11 @@ class MapOutput:
         self.ones: Any = OnesTable() if group_pairs is not None else {}
         self.groups: defaultdict[Any, list[Any]] = defaultdict(list)
         self.keys: dict[bytes, Any] = {}
-        self.pending = 0  # values waiting in groups, for the memory estimate
+        self.pending = 0  # slots of values waiting in groups, for the memory estimate
+        # The last exact str or int value grouped: an equal value is
+        # replaced by it (group_pairs does the same), so the file name an
+        # index yields with every word of every line is one object.
+        self.recent: list[Any] = [None]
         self.value_bytes = _VALUE_OVERHEAD
         self.size = 0
         self.spills: list[tuple[str, list[tuple[int, int, int]]]] = []
@@ -215,7 +280,7 @@ class MapOutput:
                     if type(k) is str and type(v) is int and v == 1:
                         ones[k] = get(k, 0) + 1
                     else:
-                        appended += self._group_one(pair)
+                        appended += self._group_one(pair)  # a slot added, or a repeat grown
                     n += 1
                     if n >= check_at:
                         self.pending += appended - added
@@ -240,7 +305,7 @@ class MapOutput:
         check_at = CHECK_EVERY
         try:
             while True:
-                item = group_pairs(self.ones, self.groups, pairs, check_at - taken[0], taken)
+                item = group_pairs(self.ones, self.groups, pairs, check_at - taken[0], taken, self.recent)
                 if item is None:
                     return
                 if item is not Ellipsis:
@@ -257,23 +322,28 @@ class MapOutput:
             self.counters["map output records"] = self.counters.get("map output records", 0) + taken[0]
 
     def _group_one(self, pair: Any) -> bool:
-        """Take one pair into the tables (the slow path of both loops); True if its value waits in groups."""
+        """Take one pair into the tables (the slow path of both loops); True if it added a slot to groups."""
         if type(pair) is not tuple:
             pair = as_pair(pair)
         k, v = pair
+        t = type(v)
+        if type(k) is str and t is int and v == 1:
+            if type(self.ones) is dict:
+                self.ones[k] = self.ones.get(k, 0) + 1
+            else:
+                self.ones.add(k)
+            return False
+        if t is str or t is int:
+            recent = self.recent[0]
+            if type(recent) is t and recent == v:
+                v = recent
+            else:
+                self.recent[0] = v
         if type(k) is str:
-            if type(v) is int and v == 1:
-                if type(self.ones) is dict:
-                    self.ones[k] = self.ones.get(k, 0) + 1
-                else:
-                    self.ones.add(k)
-                return False
-            self.groups[k].append(v)
-        else:
-            hk = codec.encode_key(k)
-            self.keys[hk] = k
-            self.groups[hk].append(v)
-        return True
+            return append_value(self.groups[k], v)
+        hk = codec.encode_key(k)
+        self.keys[hk] = k
+        return append_value(self.groups[hk], v)
 
     def _groups_size(self) -> int:
         return (len(self.ones) + len(self.groups)) * _GROUP_OVERHEAD + self.pending * self.value_bytes
@@ -288,11 +358,14 @@ class MapOutput:
         # (the loops that call this hold no value of their own then);
         # counting it whole in each made the line index combine 5 times
         # where 2 would do.  The sample is the newest key's last value: the
-        # same in both loops.
+        # same in both loops.  A repeat's value is shared by the repeat.
         if self.groups:
             sample = next(reversed(self.groups.values()))[-1]
+            extra = 8
+            if type(sample) is Repeat:
+                sample, extra = sample.value, 8 + _REPEAT_BYTES
             sharers = max(1, sys.getrefcount(sample) - 2)
-            self.value_bytes = 8 + sys.getsizeof(sample) // sharers
+            self.value_bytes = extra + sys.getsizeof(sample) // sharers
         if self._groups_size() <= self.limit:
             return
         # The tables are emptied before the first chunk comes back, so the
@@ -377,6 +450,7 @@ class MapOutput:
                 key, values = pop()
                 if type(key) is not str:
                     key = keys[key]
+                values = expand(values)
                 if len(values) == 1:
                     add((key, values[0]))
                     continue
