@@ -23,7 +23,6 @@ import posixpath
 import shutil
 import stat
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -177,6 +176,15 @@ def check_apart(inputs: tuple[str, ...] | list[str], output: str, work: str = ""
             raise PlanError(f"work folder {work} is inside input {url}, which would read it as input; choose a work folder outside every input")
     if out is not None and wk is not None and (out.contains(wk) or wk.contains(out)):
         raise PlanError(f"output {output} and work folder {work} overlap; keep intermediate data apart from the output")
+
+
+def token(nbytes: int) -> str:
+    """``2 * nbytes`` random hex digits, for names no other writer picks.
+
+    What ``uuid.uuid4().hex[:2 * nbytes]`` gave (its first 12 digits are
+    all random), without importing uuid, which imports platform.
+    """
+    return os.urandom(nbytes).hex()
 
 
 def join(base: str, *parts: str) -> str:
@@ -514,7 +522,7 @@ def copy(src: str, dst: str) -> None:
     if is_local(src) and is_local(dst):
         spath, dst = _local_path(src), _local_path(dst)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        tmp = f"{dst}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp = f"{dst}.tmp-{token(4)}"
         try:
             os.link(spath, tmp)
         except OSError:
@@ -551,7 +559,7 @@ def replace_dir_local(staged: str, final: str) -> None:
     """Make a staged local directory the output in one rename."""
     old = None
     if os.path.lexists(final):
-        old = f"{final}.old-{uuid.uuid4().hex[:8]}"
+        old = f"{final}.old-{token(4)}"
         os.rename(final, old)
     os.rename(staged, final)
     if old:

@@ -65,7 +65,11 @@ def _command_of(argv: list[str]) -> str:
 
 
 def build_parser(command: str = "") -> argparse.ArgumentParser:
-    """The parser; compile's and submit's many flags are added only when one of them runs."""
+    """The parser; the flags of compile, submit, image and manifests are added only when that command runs.
+
+    Their defaults and choices come from the backends (hera-free, but
+    subprocess and the cluster manifests), which `mrargo run` never needs.
+    """
     from mrargo.cli import compile as compile_cmd
     from mrargo.cli import image, init, manifests, run, submit
 
@@ -79,8 +83,8 @@ def build_parser(command: str = "") -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run.add_parser(sub)
     compile_cmd.add_parser(sub, full=command == "compile")
-    image.add_parser(sub)
-    manifests.add_parser(sub)
+    image.add_parser(sub, full=command == "image")
+    manifests.add_parser(sub, full=command == "manifests")
     init.add_parser(sub)
     submit.add_parsers(sub, full=command == "submit")
     return parser

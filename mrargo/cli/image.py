@@ -10,13 +10,15 @@ from typing import Any
 from mrargo.cli.common import add_debug
 
 
-def add_parser(sub: Any) -> None:
-    from mrargo import __version__
-    from mrargo.argo.image import BUILDERS, DEFAULT_BASE_IMAGE
-
+def add_parser(sub: Any, full: bool) -> None:
     text = "build the worker image pods run (docker, podman or buildah); with JOB, the job is baked in"
     image = sub.add_parser("image", help="the worker image", description=text)
     add_debug(image)
+    if not full:  # the flags' defaults import mrargo.argo.image (and subprocess); only `mrargo image` shows them
+        return
+    from mrargo import __version__
+    from mrargo.argo.image import BUILDERS, DEFAULT_BASE_IMAGE
+
     image_sub = image.add_subparsers(dest="image_command", metavar="COMMAND", required=True)
     p = image_sub.add_parser("build", help=text, description=text + ". Nothing is downloaded during the build: "
                              "the packages come from this machine's pip, pinned by mrargo's constraints file.")  # fmt: skip

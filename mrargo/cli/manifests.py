@@ -16,13 +16,16 @@ def _key_pair(text: str) -> tuple[str, str]:
     return keys[0], keys[1]
 
 
-def add_parser(sub: Any) -> None:
-    from mrargo.argo.contract import DEFAULT_SERVICE_ACCOUNT
-    from mrargo.cluster.manifests import DEFAULT_MINIO_BUCKET, DEFAULT_MINIO_SECRET, REPOSITORIES
-
+def add_parser(sub: Any, full: bool) -> None:
     text = "print the RBAC, artifact-repository ConfigMap and optional dev MinIO a cluster needs (YAML on stdout)"
     p = sub.add_parser("manifests", help=text, description=text)
     add_debug(p)
+    p.set_defaults(func=manifests_command)
+    if not full:  # the flags' choices import mrargo.cluster.manifests; only `mrargo manifests` shows them
+        return
+    from mrargo.argo.contract import DEFAULT_SERVICE_ACCOUNT
+    from mrargo.cluster.manifests import DEFAULT_MINIO_BUCKET, DEFAULT_MINIO_SECRET, REPOSITORIES
+
     p.add_argument("--namespace", default="argo", metavar="NS", help="namespace the workflows run in (default: %(default)s)")
     p.add_argument(
         "--artifact-repository", choices=REPOSITORIES, default="",
@@ -43,7 +46,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--key", default="default-v1", metavar="KEY", help="repository key in the ConfigMap (default: %(default)s)")
     p.add_argument("--artifact-gc", action="store_true", help="also grant the rights Argo's artifact garbage collection needs")
     p.add_argument("--with-minio", action="store_true", help="add a single-node MinIO and a bucket-creating Job (development only)")
-    p.set_defaults(func=manifests_command)
 
 
 def manifest_options(args: argparse.Namespace) -> Any:

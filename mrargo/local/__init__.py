@@ -12,7 +12,6 @@ import os
 import signal
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +56,7 @@ def new_work_dir(work_root: str | None = None) -> str:
     The run owns this folder and removes it; ``work_root`` itself is never touched.
     Nothing is created here, so a run refused before its first task leaves nothing behind.
     """
-    name = f"mrargo-work-{uuid.uuid4().hex[:12]}"
+    name = f"mrargo-work-{store.token(6)}"
     if work_root:
         return store.join(store.normalize(work_root), name)
     return os.path.join(tempfile.gettempdir(), name)

@@ -19,7 +19,6 @@ of the marker.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +68,7 @@ class TaskId:
 
 
 def new_attempt() -> str:
-    return uuid.uuid4().hex[:12]
+    return store.token(6)
 
 
 def step_dir(work: str, step: int) -> str:
