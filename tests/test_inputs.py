@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 
 import pytest
@@ -172,3 +173,25 @@ def test_splits_grow_to_stay_under_the_task_cap() -> None:
     ranges = [(p.start, p.end) for s in splits for p in s]
     assert ranges[0][0] == 0 and ranges[-1][1] == 100 * 10**9
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous: nothing lost, nothing twice
+
+
+def test_blocks_give_each_record_with_its_position_and_count(tmp_path, monkeypatch) -> None:
+    # A map reads through read_blocks (zip over a block's lines, in C): each
+    # record must still come with the file and byte offset an error names,
+    # and the count of records given so far, across blocks, files and formats.
+    monkeypatch.setattr(inputs, "CHUNK", 16)  # several blocks a file
+    a, b, c = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "c.jsonl"
+    a.write_bytes(b"alpha\nbeta\r\ngamma delta\n\nepsilon\n")
+    b.write_bytes(b"one\ntwo\nthree\nfour\nfive\nsix")
+    c.write_bytes(b'{"k": 1}\n\n{"k": 2}\n')
+    pieces = [Piece(str(a)), Piece(str(b), 0, 9), Piece(str(b), 9, 28), Piece(str(c), format="jsonl")]
+    expected = [(str(a), off, line) for off, line in ((0, "alpha"), (6, "beta"), (12, "gamma delta"), (24, ""), (25, "epsilon"))]
+    expected += [(str(b), off, line) for off, line in ((0, "one"), (4, "two"), (8, "three"), (14, "four"), (19, "five"), (24, "six"))]
+    pos, policy = Position(), DecodePolicy("strict")
+    got = []
+    blocks = (block for p in pieces for block in inputs.read_blocks(p, policy, pos, 1 << 20))
+    for n, (key, value) in enumerate(itertools.chain.from_iterable(blocks), 1):
+        assert key is None and pos.records() == n
+        got.append((pos.describe(), value))
+    assert got == [(f"{url} at byte {off}", line) for url, off, line in expected] + [(f"{c} at byte 0", {"k": 1}), (f"{c} at byte 10", {"k": 2})]
+    assert [v for _, v in got] == [v for p in pieces for _, v in read_piece(p, policy, Position(), 1 << 20)]

@@ -9,7 +9,9 @@ chunks, so memory does not grow with the file.
 from __future__ import annotations
 
 import codecs
+import itertools
 import json
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -199,34 +201,84 @@ def line_offset(data: bytes, base: int, index: int) -> int:
 
 
 class Position:
-    """Where the reader is, for error messages: file and byte offset."""
+    """Where the reader is, for error messages (file and byte offset), and how many records it gave.
 
-    __slots__ = ("url", "block", "base", "index")
+    A block that read_blocks hands out as ``zip`` over its lines sets
+    ``pending`` to the iterator of those lines: the line being mapped, and
+    the records given, are then worked out from what it has left, so no
+    line costs a store here.
+    """
+
+    __slots__ = ("url", "block", "base", "index", "pending", "count", "done")
 
     def __init__(self) -> None:
         self.url = ""
         self.block = b""
         self.base = 0
         self.index = 0
+        self.pending: Iterator[str] | None = None  # the current block's lines not yet given
+        self.count = 0  # lines in the current block
+        self.done = 0  # records given before the current block
+
+    def start_block(self, data: bytes, base: int, lines: list[str]) -> Iterator[str]:
+        """Follow a new block of whole lines; return the iterator of its lines to hand out."""
+        self.done += self.count  # the block before is used up: a chain asks for the next only then
+        self.block, self.base, self.count = data, base, len(lines)
+        self.pending = iter(lines)
+        return self.pending
+
+    def records(self) -> int:
+        """Records given so far (the one being mapped included)."""
+        if self.pending is None:
+            return self.done
+        return self.done + self.count - operator.length_hint(self.pending)
 
     def describe(self) -> str:
         """"file at byte N", computed only when an error needs it."""
         if not self.url:
             return ""
         base = self.base
+        index = self.index if self.pending is None else max(0, self.count - operator.length_hint(self.pending) - 1)
         try:
             if base < 0:
                 base = first_line_start(self.url, -base - 1)
             if self.block:
-                return f"{self.url} at byte {line_offset(self.block, base, self.index)}"
+                return f"{self.url} at byte {line_offset(self.block, base, index)}"
         except (OSError, ValueError):
             pass
         return f"{self.url} at byte {max(base, 0)}"
 
 
+def read_blocks(piece: Piece, policy: DecodePolicy, pos: Position, max_record: int) -> Iterator[Iterator[tuple[Any, Any]]]:
+    """The records of one piece as read_piece gives them, in blocks: ``chain.from_iterable`` them.
+
+    A map reads every line through here, so a block of lines (about CHUNK
+    bytes) is ``zip`` over them, iterated in C: Python runs once a block,
+    not once a line.  Other formats come as one block, counted one by one.
+    """
+    if piece.format != "lines":
+        yield _counted(read_piece(piece, policy, pos, max_record), pos)
+        return
+    _start_piece(piece, pos)
+    keys = itertools.repeat(None)  # endless: the block's lines end each zip
+    for base, data in _line_blocks(piece, max_record):
+        yield zip(keys, pos.start_block(data, base, policy.decode_lines(data, piece.url, base)), strict=False)
+
+
+def _counted(records: Iterator[tuple[Any, Any]], pos: Position) -> Iterator[tuple[Any, Any]]:
+    for kv in records:
+        pos.done += 1
+        yield kv
+
+
+def _start_piece(piece: Piece, pos: Position) -> None:
+    pos.done += pos.count
+    pos.url, pos.block, pos.base, pos.index, pos.pending, pos.count = piece.url, b"", piece.start, 0, None, 0
+
+
 def read_piece(piece: Piece, policy: DecodePolicy, pos: Position, max_record: int) -> Iterator[tuple[Any, Any]]:
     """Yield (key, value) records of one piece, keeping ``pos`` current."""
-    pos.url, pos.block, pos.base, pos.index = piece.url, b"", piece.start, 0
+    _start_piece(piece, pos)
     if piece.format == "run":
         yield from _read_run(piece)
     elif piece.format == "files":
