@@ -212,3 +212,36 @@ def test_an_input_whose_storage_backend_is_missing_exits_3(tmp_path: Path) -> No
     assert split.returncode == 3, split.stderr
     lines = split.stderr.strip().splitlines()
     assert len(lines) == 1 and "gs://" in lines[0] and "mrargo image build --extra gcsfs" in lines[0], lines
+
+
+CHATTY = """
+import sys
+from mrargo import MapReduce
+
+class Chatty(MapReduce):
+    def mapper(self, _, line):
+        print("mapped", line)  # stdout is a pipe in a pod: block-buffered
+        yield line, 1
+
+    def mapper_final(self):
+        sys.stderr.write("no newline at the end")
+        return ()
+
+    def reducer(self, key, counts):
+        yield key, sum(counts)
+"""
+
+
+def test_what_a_task_prints_reaches_the_pod_log(tmp_path: Path) -> None:
+    # The worker ends without the interpreter's teardown; its streams are flushed first.
+    job = tmp_path / "chatty.py"
+    job.write_text(CHATTY)
+    (tmp_path / "in.txt").write_text("x\ny\n")
+    pod = Pod(tmp_path, job, values(tmp_path, tmp_path / "in.txt"))
+    pod.env.pop("PYTHONUNBUFFERED", None)  # the spec sets it, but an image may run the worker without
+    assert pod.run("split").returncode == 0
+    mapped = pod.run("map", "--index", "0")
+    assert mapped.returncode == 0, mapped.stderr
+    assert mapped.stdout == "mapped x\nmapped y\n" and mapped.stderr.endswith("no newline at the end")
+    marker = json.loads(next((tmp_path / "w/wf-1").rglob("map/00000.json")).read_text())
+    assert marker["counters"]["mrargo"]["map input records"] == 2
