@@ -34,7 +34,7 @@ import shutil
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from mrargo import store
 from mrargo.argo import checks
@@ -157,7 +157,7 @@ def _check_digest(text: str, want: str, where: str) -> None:
 # -- tasks ---------------------------------------------------------------------------------------
 
 
-def run_task(args: argparse.Namespace, plan: JobPlan, run: Binding) -> None:
+def run_task(args: argparse.Namespace, plan: JobPlan, run: Binding, keep: list[Any] | None = None) -> None:
     step = args.step - 1
     if not 0 <= step < len(plan.steps):
         raise PlanError(f"--step {args.step} is out of range: the job has {len(plan.steps)} steps")
@@ -167,7 +167,7 @@ def run_task(args: argparse.Namespace, plan: JobPlan, run: Binding) -> None:
         if args.task == "split":
             _write_output(args.outputs, c.OUT_COUNT, str(tasks.run_split(plan, run, step)))
         elif args.task == "map":
-            tasks.run_map(plan, run, step, args.index, new_attempt(), tmp)
+            tasks.run_map(plan, run, step, args.index, new_attempt(), tmp, keep)
         elif args.task == "shuffle":
             if plan.steps[step].map_only:
                 raise PlanError(f"step {args.step} is map-only; it has no shuffle")
@@ -220,7 +220,8 @@ def _report(line: str) -> None:
         pass
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, keep: list[Any] | None = None) -> int:
+    """Run one task of a pod; ``keep`` (see tasks.run_map) only when the process then ends with exit_now."""
     args = parse_args(argv)
     label = f"{args.task} {args.index + 1} of step {args.step}" if args.task in ("map", "reduce") else args.task
     if not RUN_NAME.match(args.run):
@@ -235,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Tasks open side files (FILES) by name, relative to the job's folder.
         os.chdir(job_dir)
         _progress("0/1")
-        run_task(args, plan, run)
+        run_task(args, plan, run, keep)
         _progress("1/1")
         return 0
     except UserCodeError as e:
@@ -284,4 +285,5 @@ def exit_now(code: int) -> NoReturn:
 
 
 if __name__ == "__main__":
-    exit_now(main())
+    kept: list[Any] = []  # the task's buffers: exit_now frees them at once
+    exit_now(main(keep=kept))

@@ -18,7 +18,6 @@ import signal
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -247,9 +246,10 @@ def _child_main(conn: Connection, plan: JobPlan, run: Binding, task: TaskId, scr
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     tmp = tempfile.mkdtemp(prefix=f"{task.key}-", dir=scratch)
     msg: dict[str, Any] = {"ok": True}
+    kept: list[Any] = []  # the task's buffers, left to os._exit below
     try:
         os.chdir(files_dir)
-        run_task(plan, run, task, new_attempt(), tmp)
+        run_task(plan, run, task, new_attempt(), tmp, kept)
     except BaseException as e:  # report everything; the parent decides
         msg = error_message(e, task)
     finally:
@@ -261,9 +261,11 @@ def _child_main(conn: Connection, plan: JobPlan, run: Binding, task: TaskId, scr
         os._exit(0)
 
 
-def run_task(plan: JobPlan, run: Binding, task: TaskId, attempt: str, tmp: str) -> None:
-    fn: Callable[..., Any] = {"map": tasks.run_map, "reduce": reduceside.run_reduce}[task.kind]
-    fn(plan, run, task.step, task.index, attempt, tmp)
+def run_task(plan: JobPlan, run: Binding, task: TaskId, attempt: str, tmp: str, keep: list[Any] | None = None) -> None:
+    if task.kind == "map":
+        tasks.run_map(plan, run, task.step, task.index, attempt, tmp, keep)
+    else:
+        reduceside.run_reduce(plan, run, task.step, task.index, attempt, tmp)
 
 
 def error_message(e: BaseException, task: TaskId | None = None) -> dict[str, Any]:

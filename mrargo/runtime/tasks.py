@@ -74,7 +74,13 @@ def split_count(run: Binding, step: int) -> int:
 
 
 @task_gc
-def run_map(plan: JobPlan, run: Binding, step: int, index: int, attempt: str, tmpdir: str) -> dict[str, Any]:
+def run_map(plan: JobPlan, run: Binding, step: int, index: int, attempt: str, tmpdir: str, keep: list[Any] | None = None) -> dict[str, Any]:
+    """Run map task ``index`` of ``step``: read its split, map, combine, write sorted partitions, commit.
+
+    ``keep``, from a caller whose process ends with ``os._exit`` after the
+    task, receives the task's buffers and tables, so that they are never
+    freed one object at a time: the exit frees them at once.
+    """
     sp = plan.steps[step]
     work = run.work_dir
     splits = read_json(layout.splits_url(work, step), f"split list of step {step + 1}", TaskId(step, "split").key)["splits"]
@@ -142,6 +148,8 @@ def run_map(plan: JobPlan, run: Binding, step: int, index: int, attempt: str, tm
             segments = [(0, out.bytes, out.records)]
         else:
             segments = out.finish(f, extra)
+        if keep is not None:
+            keep.append(out)
     if policy.replaced:
         bump(fw, "decode errors replaced", policy.replaced)
     if policy.skipped:
