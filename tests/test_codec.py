@@ -195,3 +195,14 @@ def test_the_reused_encoder_recovers_from_a_failure() -> None:
     with pytest.raises(CodecError, match="list"):
         encode_value(loop)
     assert encode_value([[], {}]) == b"[[],{}]"
+
+
+def test_negative_zero_sorts_between_the_int_and_the_float() -> None:
+    # As 1 < 1.0: 0 < -0.0 < 0.0, alone and nested (hypothesis once found
+    # [[0.0, 0]] sorting after [[0.0, -0.0]]), and each decodes to itself.
+    order = [0, -0.0, 0.0, 1, 1.0]
+    encoded = [encode_key(x) for x in order]
+    assert encoded == sorted(encoded)
+    assert encode_key([[0.0, 0]]) < encode_key([[0.0, -0.0]]) < encode_key([[0.0, 0.0]])
+    for x in order:
+        assert same_json(decode_key(encode_key(x)), x) and type(decode_key(encode_key(x))) is type(x)

@@ -24,6 +24,7 @@ import codecs
 import functools
 import json
 import json.scanner
+import math
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -117,12 +118,16 @@ def _encode_number(x: int | float) -> bytes:
     """Fixed 8-byte float prefix, then a suffix that orders exact ints.
 
     An int n sorts by float(n) first and then by d = n - int(float(n)), the
-    rounding error, so huge ints stay exact and in order among floats.
+    rounding error, so huge ints stay exact and in order among floats.  A
+    float of an int's value comes after it (flag 2 after 0); -0.0 takes 0's
+    prefix and flag 1, so that 0 < -0.0 < 0.0, as 1 < 1.0.
     """
     if type(x) is float:
         if x != x or x in (float("inf"), float("-inf")):
             raise CodecError(_NOT_JSON_NUMBER.format(x))
-        return _NUM + _f64_sortable(x) + b"\x01\x01"
+        if x == 0 and math.copysign(1.0, x) < 0:
+            return _NUM + _f64_sortable(0.0) + b"\x01\x01"
+        return _NUM + _f64_sortable(x) + b"\x01\x02"
     assert isinstance(x, int)
     if -_EXACT_LIMIT < x < _EXACT_LIMIT:
         return _NUM + _f64_sortable(float(x)) + b"\x01\x00"
@@ -222,8 +227,8 @@ def _decode_nested(b: bytes, pos: int) -> tuple[Any, int]:
         kind = b[pos + 8]
         pos += 9
         if kind == 1:
-            is_float = b[pos]
-            return (f if is_float else int(f)), pos + 1
+            flag = b[pos]  # 0: an int; 1: -0.0; 2: a float
+            return (int(f) if flag == 0 else -0.0 if flag == 1 else f), pos + 1
         n = b[pos] if kind == 2 else 255 - b[pos]
         mag_bytes = b[pos + 1 : pos + 1 + n]
         if kind == 0:
