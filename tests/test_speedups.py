@@ -45,7 +45,7 @@ C: dict[tuple[Any, str], tuple[Any, Any]] = {
     (runfile, "pack_records"): (_c.pack_records, None),
     (runfile, "unpack_records"): (_c.unpack_records, None),
     (runfile, "merge_runs"): (_c.merge_runs, None),
-    (mapside, "GroupTable"): (_c.GroupTable, None),
+    (mapside, "OnesTable"): (_c.OnesTable, None),
     (mapside, "Repeat"): (_c.Repeat, mapside.PyRepeat),
     (mapside, "expand_repeats"): (_c.expand_repeats, None),
     (codec, "decode_value"): (functools.partial(_c.decode_value, codec._decode_value), codec._decode_value),
@@ -215,7 +215,7 @@ def test_a_mapper_error_passes_through_with_exact_counts(use_c: bool, tmp_path) 
         with pytest.raises(KeyError, match="boom"):
             out.map_records([(None, None)], lambda _k, _v: pairs())
     assert counters["map output records"] == 2
-    assert dict(out.ones.items()) == {"a": 1} and out.waiting() == {"b": [[1]]} and out.pending == 1
+    assert dict(out.ones.items()) == {"a": 1} and out.groups == {"b": [[1]]} and out.pending == 1
 
 
 def test_the_c_loop_does_not_leak() -> None:
@@ -223,16 +223,14 @@ def test_the_c_loop_does_not_leak() -> None:
     words = [f"word{i}" for i in range(2000)]
 
     def once() -> None:
-        table = _c.GroupTable()
+        ones = _c.OnesTable()
+        groups: dict[str, list[Any]] = {}
         taken = [0, 0]
-        stream = iter([(w, 1) for w in words] * 20 + [(w, [w]) for w in words] + [(w, 300) for w in words] * 3)
-        while (item := C_LOOP(table, stream, 4096, taken, [None])) is not None:
+        stream = iter([(w, 1) for w in words] * 20 + [(w, [w]) for w in words] + [(w, 300) for w in words])
+        while (item := C_LOOP(ones, groups, stream, 4096, taken, [None])) is not None:
             assert item is Ellipsis
-        assert taken == [len(words) * 24, len(words) * 2]
-        assert dict(table.items())["word7"] == 20 and table.grouped()["word7"][0] == ["word7"]
-        single, grouped = table.take()
-        assert single == [] and _c.expand_repeats(grouped["word7"]) == [1] * 20 + [["word7"], 300, 300, 300]
-        assert len(table) == 0 and table.pending() == 0
+        assert taken == [len(words) * 22, len(words) * 2]
+        assert dict(ones.items())["word7"] == 20 and groups["word7"] == [["word7"], 300]
 
     once()  # warm caches and free lists
     gc.collect()
@@ -251,19 +249,17 @@ def test_the_c_loop_does_not_leak() -> None:
 
 def test_the_c_loop_checks_its_arguments() -> None:
     assert C_LOOP is not None
-    table = _c.GroupTable
+    table = _c.OnesTable
     with pytest.raises(TypeError):
-        C_LOOP({}, iter([]), 10, [0, 0], [None])  # the table must be a GroupTable
+        C_LOOP({}, {}, iter([]), 10, [0, 0], [None])  # ones must be a OnesTable
     with pytest.raises(TypeError, match="iterator"):
-        C_LOOP(table(), [("a", 1)], 10, [0, 0], [None])
+        C_LOOP(table(), {}, [("a", 1)], 10, [0, 0], [None])
     with pytest.raises(ValueError, match="two ints"):
-        C_LOOP(table(), iter([]), 10, [0], [None])
-    with pytest.raises(ValueError, match="one item"):
-        C_LOOP(table(), iter([]), 10, [0, 0], [])
+        C_LOOP(table(), {}, iter([]), 10, [0], [None])
+    with pytest.raises(TypeError, match="lists"):
+        C_LOOP(table(), {"a": (1,)}, iter([("a", 2)]), 10, [0, 0], [None])
     with pytest.raises(TypeError, match="exact str"):
         table().add(type("S", (str,), {})("a"))
-    with pytest.raises(TypeError, match="exact str"):
-        table().append(type("S", (str,), {})("a"), 2)
 
 
 def test_crc32_is_zlibs() -> None:
@@ -364,8 +360,8 @@ def test_tasks_run_with_task_gc_thresholds_and_restore_them() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(["", "a", "ab", "x" * 16, "x" * 17, "y" * 40, "é", "éé", "\u4e2d", "\U0001f600", "\ud800"]), st.text(max_size=20)), max_size=3000))
-def test_the_group_table_counts_like_a_dict(words: list[str]) -> None:
-    table = _c.GroupTable()
+def test_the_ones_table_counts_like_a_dict(words: list[str]) -> None:
+    table = _c.OnesTable()
     for w in words:
         table.add(w)
     table.add("extra", 5)
@@ -379,16 +375,14 @@ def test_the_group_table_counts_like_a_dict(words: list[str]) -> None:
     assert table.items() == [("again", 1)]
 
 
-def test_the_group_table_grows_past_many_keys() -> None:
-    table = _c.GroupTable()
-    taken = [0, 0]
-    stream = iter([(f"k{i % 300_000}", 1) for i in range(600_000)] + [(f"k{i}", f"v{i}") for i in range(0, 300_000, 7)])
-    while (item := C_LOOP(table, stream, 100_000, taken, [None])) is not None:
+def test_the_ones_table_grows_past_many_keys() -> None:
+    table = _c.OnesTable()
+    ones, groups, taken = table, {}, [0, 0]
+    stream = iter([(f"k{i % 300_000}", 1) for i in range(600_000)])
+    while (item := C_LOOP(ones, groups, stream, 100_000, taken, [None])) is not None:
         assert item is Ellipsis
     counts = dict(table.items())
     assert len(counts) == 300_000 and set(counts.values()) == {2}
-    grouped = table.grouped()
-    assert len(grouped) == len(range(0, 300_000, 7)) and grouped["k7"] == ["v7"] and table.pending() == len(grouped)
 
 
 def test_both_loops_see_the_size_of_big_values(tmp_path) -> None:
@@ -526,7 +520,7 @@ def test_repeated_values_wait_as_repeats_and_reach_the_combiner_whole(use_c: boo
         counters: dict[str, int] = {}
         out = mapside.MapOutput(partitions=1, label="m", buffer_bytes=1 << 20, tmpdir=str(tmp_path), combiner=listing, counters=counters)
         out.map_records(((None, ps) for ps in lines), lambda _, ps: iter(ps))
-        slots = {k: len(v) for k, v in out.waiting().items()}
+        slots = {k: len(v) for k, v in out.groups.items()}
         assert slots["w"] == 8 and slots["v"] == 1 and out.pending == 8 + 1 + 1  # f1 x 500 is one
         f = io.BytesIO()
         segments = out.finish(f)
@@ -552,6 +546,6 @@ def test_equal_values_become_one_object(use_c: bool, tmp_path) -> None:
         counters: dict[str, int] = {}
         out = mapside.MapOutput(partitions=1, label="m", buffer_bytes=4 << 20, tmpdir=str(tmp_path), combiner=listing, counters=counters)
         out.map_records(((None, line) for line in lines), mapper)
-        names = {id(v.value if type(v) is mapside.Repeat else v) for vs in out.waiting().values() for v in vs}
+        names = {id(v.value if type(v) is mapside.Repeat else v) for vs in out.groups.values() for v in vs}
         assert len(names) == 1 and out.pending == 3000
         assert "combine input records" not in counters  # nothing was combined during the map

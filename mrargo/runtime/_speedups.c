@@ -40,45 +40,37 @@ is_one(PyObject *v)
 }
 
 
-/* ---- GroupTable: each str key's waiting values --------------------------
+/* ---- OnesTable: how many times each str key came with the value 1 -------
  *
- * A map task with a combiner keeps, for every str key, how many times it
- * came with the value 1 (a count's millions of (word, 1) cost no memory)
- * and a list of its other values.  A dict costs four cache misses a pair
- * on a large vocabulary: its index, its entry, the stored key's characters
- * (the mapper's word is a new object every time) and the old count or
- * list.  This open-addressing table keeps the hash, the length, the count,
- * the list and, for short one-byte-kind strings, the characters themselves
- * in one 64-byte slot, one cache line, so a pair costs about one miss, and
- * group_pairs prefetches it.  Slot order is only the order of combiner
- * calls, never the output (map outputs are sorted).  The table is not
- * tracked by the garbage collector: a cycle through a waiting value would
- * be kept, never freed early.
+ * A dict str -> int costs four cache misses a pair on a large vocabulary:
+ * its index, its entry, the stored key's characters (the mapper's word is
+ * a new object every time) and the old count, plus a new int and a second
+ * lookup to store it.  This open-addressing table keeps the hash, the
+ * length, the count and, for short one-byte-kind strings, the characters
+ * themselves in one 48-byte slot, so a pair costs about one miss.  It
+ * holds only str keys, which cannot form reference cycles.  items() come
+ * in slot order: only the order of combiner calls depends on it, never the
+ * output (map outputs are sorted).
  */
 #define INLINE_CHARS 16
 
 typedef struct {
     Py_hash_t hash;
-    PyObject *key;    /* NULL: an empty slot */
-    Py_ssize_t count; /* how many times the key came with the value 1 */
-    PyObject *values; /* its other values, a list (with repeats), or NULL */
+    PyObject *key; /* NULL: an empty slot */
+    Py_ssize_t count;
     Py_ssize_t len;
     int kind; /* PyUnicode_KIND of the key; chars are inline when kind 1 and len <= INLINE_CHARS */
     unsigned char chars[INLINE_CHARS];
-    int pad;
 } Slot;
-
-_Static_assert(sizeof(Slot) == 64, "a slot is one cache line");
 
 typedef struct {
     PyObject_HEAD
     Slot *slots;
     Py_ssize_t cap; /* a power of two, or 0 */
     Py_ssize_t used;
-    Py_ssize_t with_ones, with_values; /* keys with a count, keys with a list */
-} GroupTable;
+} OnesTable;
 
-static PyTypeObject GroupTableType;
+static PyTypeObject OnesTableType;
 
 /* Slot arrays of this size or more are aligned to it and asked to live in
  * huge pages: a count of 180k words fills 24 MiB, and with 4 KiB pages a
@@ -112,7 +104,7 @@ slots_free(Slot *slots, Py_ssize_t cap)
 }
 
 static int
-table_resize(GroupTable *t, Py_ssize_t cap)
+table_resize(OnesTable *t, Py_ssize_t cap)
 {
     Slot *slots = slots_alloc(cap);
     if (slots == NULL) {
@@ -134,15 +126,15 @@ table_resize(GroupTable *t, Py_ssize_t cap)
     return 0;
 }
 
-/* The slot of key (an exact str), added empty if it is new; NULL on error. */
-static Slot *
-table_slot(GroupTable *t, PyObject *key)
+/* Add n to key's count (key: an exact str). */
+static int
+table_add(OnesTable *t, PyObject *key, Py_ssize_t n)
 {
-    if ((t->used + 1) * 2 > t->cap && table_resize(t, t->cap ? t->cap * 2 : 1 << 12) < 0)
-        return NULL;
+    if (t->cap == 0 && table_resize(t, 1 << 12) < 0)
+        return -1;
     Py_hash_t hash = PyObject_Hash(key);
     if (hash == -1)
-        return NULL;
+        return -1;
     Py_ssize_t len = PyUnicode_GET_LENGTH(key);
     int kind = PyUnicode_KIND(key);
     const void *data = PyUnicode_DATA(key);
@@ -153,62 +145,31 @@ table_slot(GroupTable *t, PyObject *key)
             break;
         if (s->hash == hash && s->len == len && s->kind == kind) {
             const void *have = (kind == 1 && len <= INLINE_CHARS) ? (const void *)s->chars : PyUnicode_DATA(s->key);
-            if (s->key == key || memcmp(have, data, (size_t)len * (size_t)kind) == 0)
-                return s;
+            if (s->key == key || memcmp(have, data, (size_t)len * (size_t)kind) == 0) {
+                s->count += n;
+                return 0;
+            }
         }
         j = (j + 1) & mask;
     }
     Slot *s = &t->slots[j];
     s->key = Py_NewRef(key);
     s->hash = hash;
-    s->count = 0;
-    s->values = NULL;
+    s->count = n;
     s->len = len;
     s->kind = kind;
     if (kind == 1 && len <= INLINE_CHARS)
         memcpy(s->chars, data, (size_t)len);
-    t->used++;
-    return s;
-}
-
-/* Add n to key's count (key: an exact str). */
-static int
-table_add(GroupTable *t, PyObject *key, Py_ssize_t n)
-{
-    Slot *s = table_slot(t, key);
-    if (s == NULL)
-        return -1;
-    t->with_ones += s->count == 0 && n > 0;
-    s->count += n;
+    if (++t->used * 2 > t->cap)
+        return table_resize(t, t->cap * 2);
     return 0;
-}
-
-static int append_value(PyObject *values, PyObject *value);
-
-/* Append value to key's list.  1 if it took a new place in the list, 0 if
- * a repeat grew, -1 on error. */
-static int
-table_append(GroupTable *t, PyObject *key, PyObject *value)
-{
-    Slot *s = table_slot(t, key);
-    if (s == NULL)
-        return -1;
-    if (s->values != NULL)
-        return append_value(s->values, value);
-    PyObject *values = PyList_New(1);
-    if (values == NULL)
-        return -1;
-    PyList_SET_ITEM(values, 0, Py_NewRef(value));
-    s->values = values;
-    t->with_values++;
-    return 1;
 }
 
 /* Start fetching the slot where key's probe begins (key: an exact str);
  * its hash is computed here and cached in the str.  A hint only: a
  * resize before the key is added makes it useless, never wrong. */
 static inline void
-table_prefetch(GroupTable *t, PyObject *key)
+table_prefetch(OnesTable *t, PyObject *key)
 {
     Py_hash_t hash = PyObject_Hash(key);
     if (hash == -1) {
@@ -223,42 +184,38 @@ table_prefetch(GroupTable *t, PyObject *key)
 }
 
 static void
-table_clear_slots(GroupTable *t)
+table_clear_slots(OnesTable *t)
 {
-    for (Py_ssize_t i = 0; i < t->cap; i++) {
+    for (Py_ssize_t i = 0; i < t->cap; i++)
         Py_CLEAR(t->slots[i].key);
-        Py_CLEAR(t->slots[i].values);
-    }
     slots_free(t->slots, t->cap);
     t->slots = NULL;
     t->cap = 0;
-    t->used = t->with_ones = t->with_values = 0;
+    t->used = 0;
 }
 
 static void
-table_dealloc(GroupTable *t)
+table_dealloc(OnesTable *t)
 {
     table_clear_slots(t);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
-/* Keys with a count, plus keys with a list: a dict of counts and a dict of
- * lists have as many entries between them (the Python twin's two tables). */
 static Py_ssize_t
-table_len(GroupTable *t)
+table_len(OnesTable *t)
 {
-    return t->with_ones + t->with_values;
+    return t->used;
 }
 
 static PyObject *
-table_add_py(GroupTable *t, PyObject *args)
+table_add_py(OnesTable *t, PyObject *args)
 {
     PyObject *key;
     Py_ssize_t n = 1;
     if (!PyArg_ParseTuple(args, "U|n", &key, &n))
         return NULL;
     if (!PyUnicode_CheckExact(key)) {
-        PyErr_SetString(PyExc_TypeError, "GroupTable.add: keys must be exact str");
+        PyErr_SetString(PyExc_TypeError, "OnesTable.add: keys must be exact str");
         return NULL;
     }
     if (table_add(t, key, n) < 0)
@@ -267,15 +224,15 @@ table_add_py(GroupTable *t, PyObject *args)
 }
 
 static PyObject *
-table_items(GroupTable *t, PyObject *Py_UNUSED(ignored))
+table_items(OnesTable *t, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *out = PyList_New(t->with_ones);
+    PyObject *out = PyList_New(t->used);
     if (out == NULL)
         return NULL;
     Py_ssize_t k = 0;
-    for (Py_ssize_t i = 0; i < t->cap && k < t->with_ones; i++) {
+    for (Py_ssize_t i = 0; i < t->cap && k < t->used; i++) {
         Slot *s = &t->slots[i];
-        if (s->key == NULL || s->count == 0)
+        if (s->key == NULL)
             continue;
         PyObject *count = PyLong_FromSsize_t(s->count);
         PyObject *item = count ? PyTuple_New(2) : NULL;
@@ -292,115 +249,15 @@ table_items(GroupTable *t, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-table_clear(GroupTable *t, PyObject *Py_UNUSED(ignored))
+table_clear(OnesTable *t, PyObject *Py_UNUSED(ignored))
 {
     table_clear_slots(t);
     Py_RETURN_NONE;
 }
 
-static PyObject *
-table_append_py(GroupTable *t, PyObject *args)
-{
-    PyObject *key, *value;
-    if (!PyArg_ParseTuple(args, "UO", &key, &value))
-        return NULL;
-    if (!PyUnicode_CheckExact(key)) {
-        PyErr_SetString(PyExc_TypeError, "GroupTable.append: keys must be exact str");
-        return NULL;
-    }
-    int rc = table_append(t, key, value);
-    return rc < 0 ? NULL : PyBool_FromLong(rc);
-}
-
-/* grouped() -> dict: each key with a list, to that list (the table's own). */
-static PyObject *
-table_grouped(GroupTable *t, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *out = PyDict_New();
-    for (Py_ssize_t i = 0; out != NULL && i < t->cap; i++) {
-        Slot *s = &t->slots[i];
-        if (s->key != NULL && s->values != NULL && PyDict_SetItem(out, s->key, s->values) < 0)
-            Py_CLEAR(out);
-    }
-    return out;
-}
-
-/* pending() -> int: places taken in every key's list. */
-static PyObject *
-table_pending(GroupTable *t, PyObject *Py_UNUSED(ignored))
-{
-    Py_ssize_t n = 0;
-    for (Py_ssize_t i = 0; i < t->cap; i++)
-        if (t->slots[i].key != NULL && t->slots[i].values != NULL)
-            n += PyList_GET_SIZE(t->slots[i].values);
-    return PyLong_FromSsize_t(n);
-}
-
-/* take() -> (single, grouped), emptying the table: single lists (key,
- * count) for keys with only 1s; grouped maps every other key to its values,
- * its 1s first ([1] * count + its list). */
-static PyObject *
-table_take(GroupTable *t, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *single = PyList_New(0), *grouped = PyDict_New(), *result = NULL;
-    if (single == NULL || grouped == NULL)
-        goto done;
-    for (Py_ssize_t i = 0; i < t->cap; i++) {
-        Slot *s = &t->slots[i];
-        if (s->key == NULL)
-            continue;
-        if (s->values == NULL) {
-            if (s->count == 0)
-                continue;
-            PyObject *count = PyLong_FromSsize_t(s->count);
-            PyObject *item = count ? PyTuple_New(2) : NULL;
-            if (item == NULL) {
-                Py_XDECREF(count);
-                goto done;
-            }
-            PyTuple_SET_ITEM(item, 0, Py_NewRef(s->key));
-            PyTuple_SET_ITEM(item, 1, count);
-            int rc = PyList_Append(single, item);
-            Py_DECREF(item);
-            if (rc < 0)
-                goto done;
-            continue;
-        }
-        PyObject *values = s->values;
-        if (s->count > 0) {
-            Py_ssize_t n = PyList_GET_SIZE(s->values);
-            values = PyList_New(s->count + n);
-            if (values == NULL)
-                goto done;
-            for (Py_ssize_t j = 0; j < s->count; j++)
-                PyList_SET_ITEM(values, j, Py_NewRef(one));
-            for (Py_ssize_t j = 0; j < n; j++)
-                PyList_SET_ITEM(values, s->count + j, Py_NewRef(PyList_GET_ITEM(s->values, j)));
-        }
-        else {
-            Py_INCREF(values);
-        }
-        int rc = PyDict_SetItem(grouped, s->key, values);
-        Py_DECREF(values);
-        if (rc < 0)
-            goto done;
-    }
-    result = PyTuple_Pack(2, single, grouped);
-    if (result != NULL)
-        table_clear_slots(t);
-done:
-    Py_XDECREF(single);
-    Py_XDECREF(grouped);
-    return result;
-}
-
 static PyMethodDef table_methods[] = {
     {"add", (PyCFunction)table_add_py, METH_VARARGS, "add(key, n=1): count key n more times."},
-    {"items", (PyCFunction)table_items, METH_NOARGS, "A list of (key, count), for keys with a count."},
-    {"append", (PyCFunction)table_append_py, METH_VARARGS, "append(key, value): add value to key's list; True if it took a new place."},
-    {"grouped", (PyCFunction)table_grouped, METH_NOARGS, "A dict of each key with values to its list."},
-    {"pending", (PyCFunction)table_pending, METH_NOARGS, "Places taken in every key's list."},
-    {"take", (PyCFunction)table_take, METH_NOARGS, "(single, grouped), emptying the table."},
+    {"items", (PyCFunction)table_items, METH_NOARGS, "A list of (key, count)."},
     {"clear", (PyCFunction)table_clear, METH_NOARGS, "Forget every key."},
     {NULL, NULL, 0, NULL},
 };
@@ -409,10 +266,10 @@ static PySequenceMethods table_as_sequence = {
     .sq_length = (lenfunc)table_len,
 };
 
-static PyTypeObject GroupTableType = {
+static PyTypeObject OnesTableType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mrargo.runtime._speedups.GroupTable",
-    .tp_basicsize = sizeof(GroupTable),
+    .tp_name = "mrargo.runtime._speedups.OnesTable",
+    .tp_basicsize = sizeof(OnesTable),
     .tp_dealloc = (destructor)table_dealloc,
     .tp_as_sequence = &table_as_sequence,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -572,57 +429,73 @@ expand_repeats(PyObject *self, PyObject *values)
  * the slot's cache miss was most of a counted pair's cost. */
 #define BATCH 16
 
-/* Take one (str, value) tuple into the table.  Returns 1 if its value took
- * a new place in a key's list, 0 if not, -1 on error; *counted tells if it
- * was a 1. */
+/* Take one (str, value) tuple into the tables.  Returns 1 if it added a
+ * slot to groups, 0 if not, -1 on error; *counted tells if it was a 1. */
 static int
-take_pair(GroupTable *t, PyObject *recent, PyObject *item, int *counted)
+take_pair(PyObject *ones, PyObject *groups, PyObject *recent, PyObject *item, int *counted)
 {
     PyObject *key = PyTuple_GET_ITEM(item, 0);
     PyObject *value = PyTuple_GET_ITEM(item, 1);
     *counted = is_one(value);
     if (*counted)
-        return table_add(t, key, 1);
+        return table_add((OnesTable *)ones, key, 1);
     PyObject *last = PyList_GET_ITEM(recent, 0);
     if (value != last) {
         if (same_plain(last, value))
             value = last; /* the tuple still holds the one yielded */
-        else
+        else if (PyUnicode_CheckExact(value) || PyLong_CheckExact(value))
             PyList_SetItem(recent, 0, Py_NewRef(value)); /* steals; drops the old one */
     }
-    return table_append(t, key, value);
+    PyObject *values = PyDict_GetItemWithError(groups, key); /* borrowed */
+    if (values == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        values = PyList_New(1);
+        if (values == NULL)
+            return -1;
+        PyList_SET_ITEM(values, 0, Py_NewRef(value));
+        int rc = PyDict_SetItem(groups, key, values) < 0 ? -1 : 1;
+        Py_DECREF(values);
+        return rc;
+    }
+    if (!PyList_CheckExact(values)) {
+        PyErr_SetString(PyExc_TypeError, "group_pairs: groups must map keys to lists");
+        return -1;
+    }
+    return append_value(values, value);
 }
 
-/* group_pairs(table, pairs, limit, taken, recent) -> leftover
+/* group_pairs(ones, groups, pairs, limit, taken, recent) -> leftover
  *
- * Moves up to `limit` pairs from the iterator `pairs` into `table` (a
- * GroupTable): a (str, 1) tuple is counted, so the millions of pairs of a
- * count cost one table update each and no memory; any other (str, value)
- * tuple appends its value to the key's list.  Returns
+ * Moves up to `limit` pairs from the iterator `pairs` into the map side's
+ * two tables.  A (str, 1) tuple is counted in `ones` (an OnesTable),
+ * so the millions of pairs of a count cost one dict update each and no
+ * memory; any other (str, value) tuple appends its value to `groups`
+ * (dict: str -> list).  Returns
  *   - None when the iterator is exhausted,
  *   - Ellipsis when `limit` pairs were taken (the caller checks its
  *     memory budget, then calls again),
  *   - any other item: the first one whose key is not an exact str, or
  *     that is not a 2-tuple; the caller handles it and calls again.
- * `taken` is a list [pairs moved, of which took a new place in a list],
+ * `taken` is a list [pairs moved, of which added a slot to groups],
  * increased also when the iterator raises, so counters stay exact.
  *
- * `recent` is a list of one item: the last value appended.  An exact str
- * or int equal to it is replaced by it before it is appended, so the equal
- * names an index yields line after line become one object: its repeats
- * then grow without reading another object, and the memory estimate (which
- * samples this value) sees the name shared.  mapside.MapOutput._group_one
- * does the same for the pairs handed back.
+ * `recent` is a list of one item: the last exact str or int value grouped.
+ * A value equal to it is replaced by it before it is appended, so the
+ * equal names an index yields line after line become one object: its
+ * repeats then grow without reading another object, and the memory
+ * estimate sees the name shared (mapside.MapOutput._group_one does the
+ * same for the pairs handed back).
  */
 static PyObject *
 group_pairs(PyObject *self, PyObject *args)
 {
-    PyObject *table, *pairs, *taken, *recent;
+    PyObject *ones, *groups, *pairs, *taken, *recent;
     Py_ssize_t limit, n = 0, appended = 0;
     PyObject *result = NULL;
 
     (void)self;
-    if (!PyArg_ParseTuple(args, "O!OnO!O!", &GroupTableType, &table, &pairs, &limit, &PyList_Type, &taken, &PyList_Type, &recent))
+    if (!PyArg_ParseTuple(args, "O!O!OnO!O!", &OnesTableType, &ones, &PyDict_Type, &groups, &pairs, &limit, &PyList_Type, &taken, &PyList_Type, &recent))
         return NULL;
     if (!PyIter_Check(pairs)) {
         PyErr_SetString(PyExc_TypeError, "group_pairs: pairs must be an iterator");
@@ -640,7 +513,7 @@ group_pairs(PyObject *self, PyObject *args)
     PyObject *batch[BATCH];
 
     while (n < limit) {
-        /* Pull a batch, hashing each key and prefetching its slot;
+        /* Pull a batch, hashing each counted key and prefetching its slot;
          * stop at the end, an error, or an item this loop cannot take. */
         Py_ssize_t want = limit - n < BATCH ? limit - n : BATCH, got = 0;
         PyObject *leftover = NULL;
@@ -656,7 +529,8 @@ group_pairs(PyObject *self, PyObject *args)
                 break;
             }
             batch[got++] = item;
-            table_prefetch((GroupTable *)table, PyTuple_GET_ITEM(item, 0));
+            if (is_one(PyTuple_GET_ITEM(item, 1)))
+                table_prefetch((OnesTable *)ones, PyTuple_GET_ITEM(item, 0));
         }
         /* The mapper's exception (or StopIteration) waits while the batch is taken. */
         PyObject *type = NULL, *exc = NULL, *tb = NULL;
@@ -666,7 +540,7 @@ group_pairs(PyObject *self, PyObject *args)
         int rc = 0;
         for (; i < got; i++) {
             int counted;
-            rc = take_pair((GroupTable *)table, recent, batch[i], &counted);
+            rc = take_pair(ones, groups, recent, batch[i], &counted);
             Py_DECREF(batch[i]);
             if (rc < 0)
                 break;
@@ -1441,12 +1315,12 @@ PyInit__speedups(void)
 {
     crc_init();
     one = PyLong_FromLong(1);
-    if (one == NULL || PyType_Ready(&GroupTableType) < 0 || PyType_Ready(&RepeatType) < 0)
+    if (one == NULL || PyType_Ready(&OnesTableType) < 0 || PyType_Ready(&RepeatType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "GroupTable", (PyObject *)&GroupTableType) < 0 || PyModule_AddObjectRef(m, "Repeat", (PyObject *)&RepeatType) < 0) {
+    if (PyModule_AddObjectRef(m, "OnesTable", (PyObject *)&OnesTableType) < 0 || PyModule_AddObjectRef(m, "Repeat", (PyObject *)&RepeatType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -31,7 +31,7 @@ from mrargo.runtime.speedups import speedup
 
 group_pairs: Any = speedup("group_pairs")
 sort_records: Any = speedup("sort_records")
-GroupTable: Any = speedup("GroupTable")
+OnesTable: Any = speedup("OnesTable")
 bucket_pairs: Any = speedup("bucket_pairs")
 expand_repeats: Any = speedup("expand_repeats")
 
@@ -50,6 +50,8 @@ CHECK_EVERY = 4096
 _CHUNK = 4096
 
 _STR_TAG = b"\x05"
+# What a Repeat object costs beside its value's share (the C type's size).
+_REPEAT_BYTES = 32
 
 
 class PyRepeat:
@@ -191,22 +193,20 @@ class MapOutput:
         self.encode_value = codec.encode_key if sort_values else codec.encode_value
         self.counters = counters
         self.bufs: list[list[Record]] = [[] for _ in range(partitions)]
-        # Waiting pairs.  A (str, 1) pair is counted, ones[k] += 1, so a
-        # count's millions of (word, 1) cost one table update each and no
-        # memory.  Any other value waits in groups, by key: str keys as
-        # themselves, others by their encoding (1, 1.0 and True are equal
-        # in a dict, but distinct keys).  The combiner sees a key's 1s
-        # first, then its other values in the order they came.  With the C
-        # loop, ones is a GroupTable that holds both the counts and the
-        # lists of str keys, a cache miss a pair (a dict costs four), and
-        # groups only the other keys; in Python, two dicts.
-        self.ones: Any = GroupTable() if group_pairs is not None else {}
+        # Waiting pairs, in two tables.  A (str, 1) pair is counted,
+        # ones[k] += 1, so a count's millions of (word, 1) cost one table
+        # update each and no memory (with the C loop, in a C table that
+        # costs a cache miss a pair, not four).  Any other value waits in groups, by
+        # key: str keys as themselves, others by their encoding (1, 1.0 and
+        # True are equal in a dict, but distinct keys).  The combiner sees
+        # a key's 1s first, then its other values in the order they came.
+        self.ones: Any = OnesTable() if group_pairs is not None else {}
         self.groups: defaultdict[Any, list[Any]] = defaultdict(list)
         self.keys: dict[bytes, Any] = {}
         self.pending = 0  # slots of values waiting in groups, for the memory estimate
-        # The last value grouped: an equal exact str or int is replaced by
-        # it (group_pairs does the same), so the file name an index yields
-        # with every word of every line is one object.
+        # The last exact str or int value grouped: an equal value is
+        # replaced by it (group_pairs does the same), so the file name an
+        # index yields with every word of every line is one object.
         self.recent: list[Any] = [None]
         self.value_bytes = _VALUE_OVERHEAD
         self.size = 0
@@ -305,7 +305,7 @@ class MapOutput:
         check_at = CHECK_EVERY
         try:
             while True:
-                item = group_pairs(self.ones, pairs, check_at - taken[0], taken, self.recent)
+                item = group_pairs(self.ones, self.groups, pairs, check_at - taken[0], taken, self.recent)
                 if item is None:
                     return
                 if item is not Ellipsis:
@@ -333,24 +333,17 @@ class MapOutput:
             else:
                 self.ones.add(k)
             return False
-        recent = self.recent[0]
-        if (t is str or t is int) and type(recent) is t and recent == v:
-            v = recent
-        else:
-            self.recent[0] = v
+        if t is str or t is int:
+            recent = self.recent[0]
+            if type(recent) is t and recent == v:
+                v = recent
+            else:
+                self.recent[0] = v
         if type(k) is str:
-            if type(self.ones) is dict:
-                return append_value(self.groups[k], v)
-            return bool(self.ones.append(k, v))
+            return append_value(self.groups[k], v)
         hk = codec.encode_key(k)
         self.keys[hk] = k
         return append_value(self.groups[hk], v)
-
-    def waiting(self) -> dict[Any, list[Any]]:
-        """Each key with waiting values (other than 1s) to its list: str keys as themselves, others by encoding."""
-        if type(self.ones) is dict:
-            return dict(self.groups)
-        return {**self.ones.grouped(), **self.groups}
 
     def _groups_size(self) -> int:
         return (len(self.ones) + len(self.groups)) * _GROUP_OVERHEAD + self.pending * self.value_bytes
@@ -364,12 +357,15 @@ class MapOutput:
         # references, less this frame's two, are the slots that share it
         # (the loops that call this hold no value of their own then);
         # counting it whole in each made the line index combine 5 times
-        # where 2 would do.  The sample is the last value grouped, which
-        # self.recent holds in both loops (hence one more reference).
-        if self.pending:
-            sample = self.recent[0]
-            sharers = max(1, sys.getrefcount(sample) - 3)
-            self.value_bytes = 8 + sys.getsizeof(sample) // sharers
+        # where 2 would do.  The sample is the newest key's last value: the
+        # same in both loops.  A repeat's value is shared by the repeat.
+        if self.groups:
+            sample = next(reversed(self.groups.values()))[-1]
+            extra = 8
+            if type(sample) is Repeat:
+                sample, extra = sample.value, 8 + _REPEAT_BYTES
+            sharers = max(1, sys.getrefcount(sample) - 2)
+            self.value_bytes = extra + sys.getsizeof(sample) // sharers
         if self._groups_size() <= self.limit:
             return
         # The tables are emptied before the first chunk comes back, so the
@@ -378,7 +374,7 @@ class MapOutput:
         for chunk in self._combined():
             for pair in chunk:
                 group_one(pair)
-        self.pending = sum(map(len, self.groups.values())) + (0 if type(self.ones) is dict else self.ones.pending())
+        self.pending = sum(map(len, self.groups.values()))
         # Spill when combining left more than half the budget: the keys
         # themselves fill it, and combining again 4096 pairs later would
         # gain nothing.
@@ -405,15 +401,11 @@ class MapOutput:
         # self.groups on every call, and a swap costs nothing where a copy
         # cost a pass over every key.  ones is emptied in place: the Python
         # loop holds it.
+        ones = list(self.ones.items())
+        self.ones.clear()
         groups, self.groups = self.groups, defaultdict(list)
         keys, self.keys = self.keys, {}
         self.pending = 0
-        if type(self.ones) is not dict:
-            counted, grouped = self.ones.take()  # keys with values get [1] * count + values
-            groups.update(grouped)
-            return counted, groups, keys
-        ones = list(self.ones.items())
-        self.ones.clear()
         if not groups:
             return ones, groups, keys  # a count's usual case
         single: list[tuple[str, int]] = []
