@@ -964,20 +964,6 @@ compare_records(const void *pa, const void *pb)
     return c != 0 ? c : compare_bytes(PyTuple_GET_ITEM(a, 1), PyTuple_GET_ITEM(b, 1));
 }
 
-typedef struct {
-    uint64_t prefix; /* the key's first 8 bytes, big-endian, zero-padded */
-    PyObject *rec;
-} Keyed;
-
-static int
-compare_keyed(const void *pa, const void *pb)
-{
-    const Keyed *a = pa, *b = pb;
-    if (a->prefix != b->prefix)
-        return a->prefix < b->prefix ? -1 : 1;
-    return compare_records(&a->rec, &b->rec);
-}
-
 /* sort_records(records) sorts a list of (bytes, bytes) in place, as
  * list.sort() would (equal records are identical bytes, so stability does
  * not show), comparing with memcmp instead of rich comparisons. */
@@ -997,26 +983,8 @@ sort_records(PyObject *self, PyObject *records)
         }
     }
     /* A permutation of the list's own items: no references change, and no
-     * Python code runs while it is sorted.  Each is sorted by its key's
-     * first 8 bytes, kept beside it, so most comparisons read no record. */
-    Keyed *keyed = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Keyed));
-    if (keyed == NULL)
-        return PyErr_NoMemory();
-    PyObject **items = ((PyListObject *)records)->ob_item;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *k = PyTuple_GET_ITEM(items[i], 0);
-        Py_ssize_t len = PyBytes_GET_SIZE(k);
-        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(k);
-        uint64_t prefix = 0;
-        for (int j = 0; j < 8; j++)
-            prefix = (prefix << 8) | (j < len ? p[j] : 0);
-        keyed[i].prefix = prefix;
-        keyed[i].rec = items[i];
-    }
-    qsort(keyed, (size_t)n, sizeof(Keyed), compare_keyed);
-    for (Py_ssize_t i = 0; i < n; i++)
-        items[i] = keyed[i].rec;
-    PyMem_Free(keyed);
+     * Python code runs while it is sorted. */
+    qsort(((PyListObject *)records)->ob_item, (size_t)n, sizeof(PyObject *), compare_records);
     Py_RETURN_NONE;
 }
 
