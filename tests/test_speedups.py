@@ -47,7 +47,7 @@ C: dict[tuple[Any, str], tuple[Any, Any]] = {
     (runfile, "merge_runs"): (_c.merge_runs, None),
     (mapside, "OnesTable"): (_c.OnesTable, None),
     (mapside, "Repeat"): (_c.Repeat, mapside.PyRepeat),
-    (mapside, "expand_repeats"): (_c.expand_repeats, None),
+    (mapside, "iter_values_c"): (_c.iter_values, None),
     (codec, "decode_value"): (functools.partial(_c.decode_value, codec._decode_value), codec._decode_value),
     (codec, "dumps_text"): (functools.partial(_c.dumps_text, codec._dumps_text), codec._dumps_text),
 }
@@ -549,3 +549,44 @@ def test_equal_values_become_one_object(use_c: bool, tmp_path) -> None:
         names = {id(v.value if type(v) is mapside.Repeat else v) for vs in out.groups.values() for v in vs}
         assert len(names) == 1 and out.pending == 3000
         assert "combine input records" not in counters  # nothing was combined during the map
+
+
+@pytest.mark.parametrize("use_c", [True, False])
+def test_a_long_repeat_reaches_the_combiner_one_value_at_a_time(use_c: bool, tmp_path) -> None:
+    # A million equal values wait as one slot, and the combiner gets an
+    # iterator over them, not a list of a million (nor [1] * n for 1s
+    # that wait with other values).
+    def counting(key: Any, values: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
+        total = 0
+        for v in values:
+            total += v if type(v) is int else 100
+        yield key, total
+
+    pairs = [("k", 2)] * 1_000_000 + [("k", "x")] + [("j", 1)] * 1000 + [("j", 3)]
+    with helpers(use_c):
+        counters: dict[str, int] = {}
+        out = mapside.MapOutput(partitions=1, label="m", buffer_bytes=1 << 20, tmpdir=str(tmp_path), combiner=counting, counters=counters)
+        out.map_records([(None, None)], lambda _k, _v: iter(pairs))
+        assert out.pending == 3  # k: a repeat of 2 and "x"; j: 3
+        f = io.BytesIO()
+        tracemalloc.start()
+        try:
+            ((a, b, n),) = out.finish(f)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 2_000_000  # a list of the million would be 8 MB
+    got = dict(runfile.iter_records(io.BytesIO(f.getvalue()[a:b]).read, "seg", "map", n))
+    assert got == {codec.encode_key("k"): b"2000100", codec.encode_key("j"): b"1003"}
+    assert counters["combine input records"] == 1_000_001 + 1001
+
+
+def test_a_repeat_is_a_str_or_int_at_least_once() -> None:
+    with pytest.raises(TypeError, match="exact str or int"):
+        _c.Repeat(1.0, 2)
+    with pytest.raises(ValueError, match="at least 1"):
+        _c.Repeat("a", 0)
+    n, it = _c.iter_values(["a", _c.Repeat("b", 3), 7])
+    assert n == 5 and list(it) == ["a", "b", "b", "b", 7]
+    n, it = _c.iter_values([])
+    assert n == 0 and list(it) == []

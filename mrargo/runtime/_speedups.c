@@ -285,7 +285,7 @@ static PyTypeObject OnesTableType = {
  * over, each a new str.  Kept as is, they fill the memory budget and force
  * the combiner to run on everything waiting, again and again, during the
  * map.  A repeat keeps the first of equal consecutive values and a count; the
- * combiner still sees every value, in order (expand_repeats), and the values
+ * combiner still sees every value, in order (iter_values), and the values
  * it sees are equal to the ones yielded, of the same exact type.  Only
  * exact str and int values are repeated: two of them that are equal cannot be
  * told apart by a combiner (short of `is`), unlike 1 and 1.0, or two lists.
@@ -310,6 +310,10 @@ repeat_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     if (!PyUnicode_CheckExact(value) && !PyLong_CheckExact(value)) {
         PyErr_SetString(PyExc_TypeError, "Repeat: the value must be an exact str or int");
+        return NULL;
+    }
+    if (n < 1) {
+        PyErr_SetString(PyExc_ValueError, "Repeat: n must be at least 1");
         return NULL;
     }
     Repeat *r = (Repeat *)type->tp_alloc(type, 0);
@@ -390,13 +394,61 @@ append_value(PyObject *values, PyObject *value)
     return PyList_Append(values, value) < 0 ? -1 : 1;
 }
 
-/* expand_repeats(values) -> list: values with each repeat written out; values itself when it holds none. */
+/* An iterator over a key's waiting values with each repeat written out,
+ * one value at a time: a repeat of millions costs no list of millions. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *values; /* the list */
+    Py_ssize_t next;  /* its next item */
+    PyObject *value;  /* the current repeat's value, or NULL */
+    Py_ssize_t left;  /* how many more times it comes */
+} RepeatsIter;
+
+static void
+repeats_iter_dealloc(RepeatsIter *it)
+{
+    Py_XDECREF(it->values);
+    Py_XDECREF(it->value);
+    Py_TYPE(it)->tp_free((PyObject *)it);
+}
+
 static PyObject *
-expand_repeats(PyObject *self, PyObject *values)
+repeats_iter_next(RepeatsIter *it)
+{
+    for (;;) {
+        if (it->left > 0) {
+            it->left--;
+            return Py_NewRef(it->value);
+        }
+        if (it->next >= PyList_GET_SIZE(it->values))
+            return NULL;
+        PyObject *v = PyList_GET_ITEM(it->values, it->next++);
+        if (!Py_IS_TYPE(v, &RepeatType))
+            return Py_NewRef(v);
+        Py_XSETREF(it->value, Py_NewRef(((Repeat *)v)->value));
+        it->left = ((Repeat *)v)->n;
+    }
+}
+
+static PyTypeObject RepeatsIterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mrargo.runtime._speedups.RepeatsIter",
+    .tp_basicsize = sizeof(RepeatsIter),
+    .tp_dealloc = (destructor)repeats_iter_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)repeats_iter_next,
+};
+
+/* iter_values(values) -> (count, iterator): how many values a key's list
+ * stands for, repeats counted, and an iterator over them; a plain list
+ * iterator when it holds no repeat. */
+static PyObject *
+iter_values(PyObject *self, PyObject *values)
 {
     (void)self;
     if (!PyList_CheckExact(values)) {
-        PyErr_SetString(PyExc_TypeError, "expand_repeats: values must be a list");
+        PyErr_SetString(PyExc_TypeError, "iter_values: values must be a list");
         return NULL;
     }
     Py_ssize_t size = PyList_GET_SIZE(values), total = 0;
@@ -404,23 +456,30 @@ expand_repeats(PyObject *self, PyObject *values)
         PyObject *v = PyList_GET_ITEM(values, i);
         total += Py_IS_TYPE(v, &RepeatType) ? ((Repeat *)v)->n : 1;
     }
-    if (total == size)
-        return Py_NewRef(values);
-    PyObject *out = PyList_New(total);
-    if (out == NULL)
-        return NULL;
-    Py_ssize_t k = 0;
-    for (Py_ssize_t i = 0; i < size; i++) {
-        PyObject *v = PyList_GET_ITEM(values, i);
-        if (Py_IS_TYPE(v, &RepeatType)) {
-            PyObject *x = ((Repeat *)v)->value;
-            for (Py_ssize_t j = 0; j < ((Repeat *)v)->n; j++)
-                PyList_SET_ITEM(out, k++, Py_NewRef(x));
-        }
-        else {
-            PyList_SET_ITEM(out, k++, Py_NewRef(v));
-        }
+    PyObject *it;
+    if (total == size) {
+        it = PyObject_GetIter(values);
     }
+    else {
+        RepeatsIter *r = PyObject_New(RepeatsIter, &RepeatsIterType);
+        if (r != NULL) {
+            r->values = Py_NewRef(values);
+            r->next = 0;
+            r->value = NULL;
+            r->left = 0;
+        }
+        it = (PyObject *)r;
+    }
+    if (it == NULL)
+        return NULL;
+    PyObject *count = PyLong_FromSsize_t(total);
+    if (count == NULL) {
+        Py_DECREF(it);
+        return NULL;
+    }
+    PyObject *out = PyTuple_Pack(2, count, it);
+    Py_DECREF(count);
+    Py_DECREF(it);
     return out;
 }
 
@@ -1262,7 +1321,7 @@ dumps_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"group_pairs", group_pairs, METH_VARARGS, "Count (str, 1) pairs and group other (str, value) pairs from an iterator."},
-    {"expand_repeats", expand_repeats, METH_O, "A key's waiting values with each repeat written out."},
+    {"iter_values", iter_values, METH_O, "(count, iterator) of a key's waiting values, each repeat written out."},
     {"bucket_pairs", bucket_pairs, METH_VARARGS, "Encode and partition (str, value) pairs into buffers."},
     {"pack_records", pack_records, METH_VARARGS, "Pack (bytes, bytes) records into a run-file block payload."},
     {"unpack_records", unpack_records, METH_VARARGS, "Unpack a run-file block payload into (bytes, bytes) records."},
@@ -1283,7 +1342,7 @@ PyInit__speedups(void)
 {
     crc_init();
     one = PyLong_FromLong(1);
-    if (one == NULL || PyType_Ready(&OnesTableType) < 0 || PyType_Ready(&RepeatType) < 0)
+    if (one == NULL || PyType_Ready(&OnesTableType) < 0 || PyType_Ready(&RepeatType) < 0 || PyType_Ready(&RepeatsIterType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

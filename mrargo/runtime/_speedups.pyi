@@ -17,8 +17,18 @@ class OnesTable:
     def clear(self) -> None: ...
     def __len__(self) -> int: ...
 
-def group_pairs(ones: OnesTable, groups: dict[str, list[Any]], pairs: Iterator[Any], limit: int, taken: list[int]) -> Any:
+class Repeat:
+    """A value (an exact str or int) that came ``n`` times in a row for one key."""
+
+    value: Any
+    n: int
+    def __init__(self, value: Any, n: int) -> None: ...
+
+def group_pairs(ones: OnesTable, groups: dict[str, list[Any]], pairs: Iterator[Any], limit: int, taken: list[int], recent: list[Any]) -> Any:
     """Take at most ``limit`` pairs: None when ``pairs`` is exhausted, Ellipsis after ``limit``, else the first item it cannot take."""
+
+def iter_values(values: list[Any]) -> tuple[int, Iterator[Any]]:
+    """How many values a key's waiting list stands for, and an iterator over them, each repeat written out."""
 
 def bucket_pairs(pairs: list[Any], start: int, bufs: list[list[Record]], encode_value: Callable[[Any], bytes], json_values: bool) -> int:
     """Encode and partition exact (str, value) tuples from ``start``; return the index of the first one it left."""

@@ -33,7 +33,7 @@ group_pairs: Any = speedup("group_pairs")
 sort_records: Any = speedup("sort_records")
 OnesTable: Any = speedup("OnesTable")
 bucket_pairs: Any = speedup("bucket_pairs")
-expand_repeats: Any = speedup("expand_repeats")
+iter_values_c: Any = speedup("iter_values")
 
 Combiner = Callable[[Any, Iterator[Any]], Iterable[tuple[Any, Any]]]
 Mapper = Callable[[Any, Any], Iterable[tuple[Any, Any]]]
@@ -62,7 +62,7 @@ class PyRepeat:
     each a new str: kept one slot each, they fill the memory budget and
     make the combiner run on everything waiting again and again during the
     map.  A repeat keeps the first of equal consecutive values and a count.
-    The combiner still sees every value, in order (``expand``), equal to
+    The combiner still sees every value, in order (``iter_values``), equal to
     the ones yielded and of the same exact type.  Only exact str and int
     values repeat: two equal ones cannot be told apart by a combiner (short
     of ``is``), unlike 1 and 1.0, or two lists.
@@ -97,19 +97,17 @@ def append_value(values: list[Any], value: Any) -> bool:
     return True
 
 
-def expand(values: list[Any]) -> list[Any]:
-    """A key's waiting values with each repeat written out (the list itself when it holds none)."""
-    if expand_repeats is not None:
-        return expand_repeats(values)  # type: ignore[no-any-return]
+def iter_values(values: list[Any]) -> tuple[int, Iterator[Any]]:
+    """How many values a key's waiting list stands for, and an iterator over them, each repeat written out.
+
+    One value at a time: a repeat of millions never becomes a list of millions.
+    """
+    if iter_values_c is not None:
+        return iter_values_c(values)  # type: ignore[no-any-return]
     if not any(type(v) is Repeat for v in values):
-        return values
-    out: list[Any] = []
-    for v in values:
-        if type(v) is Repeat:
-            out += repeat(v.value, v.n)
-        else:
-            out.append(v)
-    return out
+        return len(values), iter(values)
+    n = sum(v.n if type(v) is Repeat else 1 for v in values)
+    return n, chain.from_iterable(repeat(v.value, v.n) if type(v) is Repeat else (v,) for v in values)
 
 
 def partition_of(key: Any, n: int) -> int:
@@ -414,7 +412,7 @@ class MapOutput:
             if extra is None:
                 single.append((k, n))
             else:
-                groups[k] = [1] * n + extra
+                groups[k] = [Repeat(1, n) if n > 1 else 1, *extra]  # its 1s first, one slot
         return single, groups, keys
 
     def _combined(self) -> Iterator[list[tuple[Any, Any]]]:
@@ -450,13 +448,13 @@ class MapOutput:
                 key, values = pop()
                 if type(key) is not str:
                     key = keys[key]
-                values = expand(values)
-                if len(values) == 1:
-                    add((key, values[0]))
+                n, it = iter_values(values)
+                if n == 1:
+                    add((key, next(it)))
                     continue
-                cin += len(values)
+                cin += n
                 before = len(chunk)
-                chunk += combiner(key, iter(values))
+                chunk += combiner(key, it)
                 cout += len(chunk) - before
                 if len(chunk) >= _CHUNK:
                     yield chunk
