@@ -206,3 +206,13 @@ def test_negative_zero_sorts_between_the_int_and_the_float() -> None:
     assert encode_key([[0.0, 0]]) < encode_key([[0.0, -0.0]]) < encode_key([[0.0, 0.0]])
     for x in order:
         assert same_json(decode_key(encode_key(x)), x) and type(decode_key(encode_key(x))) is type(x)
+
+
+def test_a_number_of_another_encoding_is_an_error_not_a_wrong_value() -> None:
+    # Format 1 ended every float with flag 1, which now means -0.0: a 3.5
+    # written so must not come back as -0.0.
+    old = encode_key(3.5)[:-1] + b"\x01"
+    with pytest.raises(CodecError, match="bad number encoding"):
+        decode_key(old)
+    with pytest.raises(CodecError, match="bad number encoding"):
+        decode_key(encode_key(3.5)[:-1] + b"\x07")

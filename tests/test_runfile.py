@@ -104,3 +104,12 @@ def test_merge_holds_one_block_per_stream() -> None:
     got = [next(it) for _ in range(25)]
     assert got == sorted(got)
     assert max(pulled) <= 3  # 25 records from blocks of 10: a block or two each, not the stream
+
+
+def test_a_file_of_another_format_version_is_refused_naming_it() -> None:
+    # Format 1 encoded floats differently: its keys would be read wrong, so
+    # the file is refused like a corrupt one, and its producer runs again.
+    data, segs = write_segments([[(b"k", b"v")]])
+    old = data.replace(runfile.MAGIC, b"MRB1")
+    with pytest.raises(CorruptDataError, match=r"f: is format 1, written by another mrargo version; this one reads 2 \(written by map-1-00000\)"):
+        read_segment(old, segs[0])

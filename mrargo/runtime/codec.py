@@ -227,8 +227,12 @@ def _decode_nested(b: bytes, pos: int) -> tuple[Any, int]:
         kind = b[pos + 8]
         pos += 9
         if kind == 1:
-            flag = b[pos]  # 0: an int; 1: -0.0; 2: a float
-            return (int(f) if flag == 0 else -0.0 if flag == 1 else f), pos + 1
+            flag = b[pos]  # 0: an int; 1: -0.0 (on 0.0's prefix); 2: a float
+            if flag == 0:
+                return int(f), pos + 1
+            if flag == 2 or (flag == 1 and f == 0):
+                return (f if flag == 2 else -0.0), pos + 1
+            raise CodecError(f"bad number encoding (flag {flag}); was it written by another mrargo version?")
         n = b[pos] if kind == 2 else 255 - b[pos]
         mag_bytes = b[pos + 1 : pos + 1 + n]
         if kind == 0:

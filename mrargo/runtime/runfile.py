@@ -30,7 +30,11 @@ pack_records: Any = speedup("pack_records")
 unpack_records: Any = speedup("unpack_records")
 merge_runs: Any = speedup("merge_runs")
 
-MAGIC = b"MRB1"
+# The block marker, and the format's version: 2 since -0.0's key encoding
+# changed (floats' flag 2, -0.0's 1).  A file of another version is refused
+# like a corrupt one, so its producer runs again rather than its keys being
+# read wrong, as after an `argo retry` with a newer worker image.
+MAGIC = b"MRB2"
 _HEADER = struct.Struct(">4sIII")
 _REC = struct.Struct(">II")
 BLOCK_BYTES = 64 * 1024
@@ -139,6 +143,9 @@ def iter_blocks(read: Callable[[int], bytes], label: str, producer: str) -> Iter
             raise CorruptDataError(f"{label}: truncated block header (written by {producer})", path=label, producer=producer)
         magic, length, crc, count = _HEADER.unpack(header)
         if magic != MAGIC:
+            if magic[:3] == MAGIC[:3]:
+                why = f"is format {magic[3:].decode('ascii', 'replace')}, written by another mrargo version; this one reads {MAGIC[3:].decode()}"
+                raise CorruptDataError(f"{label}: {why} (written by {producer})", path=label, producer=producer)
             raise CorruptDataError(f"{label}: bad block marker (written by {producer}); the file is corrupt", path=label, producer=producer)
         payload = read(length)
         if len(payload) != length:
