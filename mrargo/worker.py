@@ -25,7 +25,6 @@ kubernetes client and no CLI module.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -43,6 +42,7 @@ from mrargo.errors import EXIT_DETERMINISTIC, EXIT_FAILED, MrargoError, OutputEx
 from mrargo.plan import bundle as bundle_mod
 from mrargo.plan.model import Binding, JobPlan
 from mrargo.runtime import commit, reduceside, tasks
+from mrargo.runtime.context import exit_task_process
 from mrargo.runtime.layout import new_attempt
 
 RUN_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -221,7 +221,7 @@ def _report(line: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None, keep: list[Any] | None = None) -> int:
-    """Run one task of a pod; ``keep`` (see tasks.run_map) only when the process then ends with exit_now."""
+    """Run one task of a pod; ``keep`` (see tasks.run_map) only when the process then ends with exit_task_process."""
     args = parse_args(argv)
     label = f"{args.task} {args.index + 1} of step {args.step}" if args.task in ("map", "reduce") else args.task
     if not RUN_NAME.match(args.run):
@@ -268,22 +268,8 @@ def _line(label: str, e: Exception) -> str:
     return f"mrargo worker: error: {text}" if named else f"mrargo worker: {label}: error: {text}"
 
 
-def exit_now(code: int) -> NoReturn:
-    """End the pod's process without the interpreter's teardown.
-
-    Tearing down the modules a pod loads (fsspec, s3fs, aiohttp and their
-    event loop) costs about 45 ms of CPU a task, and leaves nothing to do:
-    every file a task writes is closed before main returns, and its data
-    and commit marker were put whole (store.atomic_writer).  The local
-    executor's task processes end the same way.  Only the standard
-    streams can hold buffered text; they are flushed first.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe loses the text either way
-            stream.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
-    kept: list[Any] = []  # the task's buffers: exit_now frees them at once
-    exit_now(main(keep=kept))
+    # Tearing down the modules a pod loads (fsspec, s3fs, aiohttp and their
+    # event loop) cost about 45 ms of CPU a task.
+    kept: list[Any] = []  # the task's buffers: the exit frees them at once
+    exit_task_process(main(keep=kept))

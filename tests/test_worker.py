@@ -245,3 +245,16 @@ def test_what_a_task_prints_reaches_the_pod_log(tmp_path: Path) -> None:
     assert mapped.stdout == "mapped x\nmapped y\n" and mapped.stderr.endswith("no newline at the end")
     marker = json.loads(next((tmp_path / "w/wf-1").rglob("map/00000.json")).read_text())
     assert marker["counters"]["mrargo"]["map input records"] == 2
+
+
+def test_what_a_local_task_prints_reaches_the_run_output(tmp_path: Path) -> None:
+    # A local task's process ends with os._exit as a pod's does: what the
+    # mapper printed into a block-buffered pipe must be flushed first.
+    job = tmp_path / "chatty.py"
+    job.write_text(CHATTY)
+    (tmp_path / "in.txt").write_text("x\ny\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    cmd = [sys.executable, "-m", "mrargo", "run", str(job), "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out"), "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    assert "mapped x" in proc.stdout and "mapped y" in proc.stdout, proc.stdout
+    assert "no newline at the end" in proc.stderr, proc.stderr

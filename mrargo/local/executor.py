@@ -36,6 +36,7 @@ from mrargo.errors import (
 from mrargo.local.progress import Progress
 from mrargo.plan.model import DEFAULT_RETRIES, Binding, JobPlan, shipped_name
 from mrargo.runtime import commit, reduceside, tasks
+from mrargo.runtime.context import exit_task_process
 from mrargo.runtime.layout import FRAMEWORK, TaskId, new_attempt
 
 
@@ -258,7 +259,7 @@ def _child_main(conn: Connection, plan: JobPlan, run: Binding, task: TaskId, scr
         conn.send_bytes(json.dumps(msg).encode())
     finally:
         conn.close()
-        os._exit(0)
+        exit_task_process(0)  # flushes what the task printed
 
 
 def run_task(plan: JobPlan, run: Binding, task: TaskId, attempt: str, tmp: str, keep: list[Any] | None = None) -> None:
