@@ -581,12 +581,17 @@ def test_a_long_repeat_reaches_the_combiner_one_value_at_a_time(use_c: bool, tmp
     assert counters["combine input records"] == 1_000_001 + 1001
 
 
-def test_a_repeat_is_a_str_or_int_at_least_once() -> None:
-    with pytest.raises(TypeError, match="exact str or int"):
-        _c.Repeat(1.0, 2)
-    with pytest.raises(ValueError, match="at least 1"):
-        _c.Repeat("a", 0)
-    n, it = _c.iter_values(["a", _c.Repeat("b", 3), 7])
-    assert n == 5 and list(it) == ["a", "b", "b", "b", 7]
-    n, it = _c.iter_values([])
-    assert n == 0 and list(it) == []
+@pytest.mark.parametrize("use_c", [True, False])
+def test_a_repeat_is_a_str_or_int_at_least_once(use_c: bool) -> None:
+    with helpers(use_c):
+        repeat_, iter_values = mapside.Repeat, mapside.iter_values
+        with pytest.raises(TypeError, match="exact str or int"):
+            repeat_(1.0, 2)
+        with pytest.raises(ValueError, match="at least 1"):
+            repeat_("a", 0)
+        n, it = iter_values(["a", repeat_("b", 3), 7])
+        assert n == 5 and list(it) == ["a", "b", "b", "b", 7]
+        n, it = iter_values([repeat_("a", 1)])  # a repeat of one is still written out
+        assert n == 1 and list(it) == ["a"]
+        n, it = iter_values([])
+        assert n == 0 and list(it) == []

@@ -19,7 +19,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
 #include <sys/mman.h>
+#endif
 
 /* Values that equal each other only when their encodings are equal, so
  * that identical pairs may be counted instead of kept: 1 == 1.0 == True,
@@ -47,7 +49,7 @@ is_one(PyObject *v)
  * a new object every time) and the old count, plus a new int and a second
  * lookup to store it.  This open-addressing table keeps the hash, the
  * length, the count and, for short one-byte-kind strings, the characters
- * themselves in one 48-byte slot, so a pair costs about one miss.  It
+ * themselves in one 56-byte slot, so a pair costs about one miss.  It
  * holds only str keys, which cannot form reference cycles.  items() come
  * in slot order: only the order of combiner calls depends on it, never the
  * output (map outputs are sorted).
@@ -82,25 +84,33 @@ static Slot *
 slots_alloc(Py_ssize_t cap)
 {
     size_t bytes = (size_t)cap * sizeof(Slot);
-    if (bytes < HUGE_SLOTS)
-        return PyMem_Calloc((size_t)cap, sizeof(Slot));
-    void *p = NULL;
-    if (posix_memalign(&p, HUGE_SLOTS, bytes) != 0)
-        return NULL;
+#ifndef _WIN32
+    if (bytes >= HUGE_SLOTS) {
+        void *p = NULL;
+        if (posix_memalign(&p, HUGE_SLOTS, bytes) != 0)
+            return NULL;
 #ifdef MADV_HUGEPAGE
-    madvise(p, bytes, MADV_HUGEPAGE);
+        madvise(p, bytes, MADV_HUGEPAGE);
 #endif
-    memset(p, 0, bytes);
-    return p;
+        memset(p, 0, bytes);
+        return p;
+    }
+#endif
+    (void)bytes;
+    return PyMem_Calloc((size_t)cap, sizeof(Slot));
 }
 
 static void
 slots_free(Slot *slots, Py_ssize_t cap)
 {
-    if ((size_t)cap * sizeof(Slot) < HUGE_SLOTS)
-        PyMem_Free(slots);
-    else
+#ifndef _WIN32
+    if ((size_t)cap * sizeof(Slot) >= HUGE_SLOTS) {
         free(slots);
+        return;
+    }
+#endif
+    (void)cap;
+    PyMem_Free(slots);
 }
 
 static int
@@ -420,8 +430,11 @@ repeats_iter_next(RepeatsIter *it)
             it->left--;
             return Py_NewRef(it->value);
         }
-        if (it->next >= PyList_GET_SIZE(it->values))
+        if (it->values == NULL || it->next >= PyList_GET_SIZE(it->values)) {
+            Py_CLEAR(it->values); /* done: hold nothing a cycle could keep */
+            Py_CLEAR(it->value);
             return NULL;
+        }
         PyObject *v = PyList_GET_ITEM(it->values, it->next++);
         if (!Py_IS_TYPE(v, &RepeatType))
             return Py_NewRef(v);
@@ -452,12 +465,19 @@ iter_values(PyObject *self, PyObject *values)
         return NULL;
     }
     Py_ssize_t size = PyList_GET_SIZE(values), total = 0;
+    int repeats = 0;
     for (Py_ssize_t i = 0; i < size; i++) {
         PyObject *v = PyList_GET_ITEM(values, i);
-        total += Py_IS_TYPE(v, &RepeatType) ? ((Repeat *)v)->n : 1;
+        if (Py_IS_TYPE(v, &RepeatType)) {
+            repeats = 1;
+            total += ((Repeat *)v)->n;
+        }
+        else {
+            total++;
+        }
     }
     PyObject *it;
-    if (total == size) {
+    if (!repeats) {
         it = PyObject_GetIter(values);
     }
     else {

@@ -71,6 +71,10 @@ class PyRepeat:
     __slots__ = ("value", "n")
 
     def __init__(self, value: Any, n: int) -> None:
+        if type(value) is not str and type(value) is not int:
+            raise TypeError("Repeat: the value must be an exact str or int")
+        if n < 1:
+            raise ValueError("Repeat: n must be at least 1")
         self.value = value
         self.n = n
 
@@ -362,7 +366,8 @@ class MapOutput:
             extra = 8
             if type(sample) is Repeat:
                 sample, extra = sample.value, 8 + _REPEAT_BYTES
-            sharers = max(1, sys.getrefcount(sample) - 2)
+            # self.recent holds the value just grouped: not a slot.
+            sharers = max(1, sys.getrefcount(sample) - 2 - (sample is self.recent[0]))
             self.value_bytes = extra + sys.getsizeof(sample) // sharers
         if self._groups_size() <= self.limit:
             return
