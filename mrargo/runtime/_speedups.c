@@ -75,7 +75,7 @@ typedef struct {
 static PyTypeObject OnesTableType;
 
 /* Slot arrays of this size or more are aligned to it and asked to live in
- * huge pages: a count of 180k words fills 24 MiB, and with 4 KiB pages a
+ * huge pages: a count of 180k words fills 28 MiB (2^19 slots), and with 4 KiB pages a
  * pair's slot was a TLB miss as well as a cache miss (prefetching it stalled
  * on the page walk).  The kernel may refuse; the table works either way. */
 #define HUGE_SLOTS ((size_t)2 << 20)
