@@ -595,3 +595,18 @@ def test_a_repeat_is_a_str_or_int_at_least_once(use_c: bool) -> None:
         assert n == 1 and list(it) == ["a"]
         n, it = iter_values([])
         assert n == 0 and list(it) == []
+
+
+@pytest.mark.parametrize("use_c", [True, False])
+def test_the_budget_is_checked_when_pairs_come_a_few_at_a_time(use_c: bool, tmp_path) -> None:
+    # With --max-bad-records each record's pairs come in a call of their
+    # own (add_from); the count to the next check must carry over, or the
+    # waiting values grow unchecked until the task's end.
+    with helpers(use_c):
+        counters: dict[str, int] = {}
+        out = mapside.MapOutput(partitions=2, label="m", buffer_bytes=1 << 20, tmpdir=str(tmp_path), combiner=passing, counters=counters)
+        for r in range(20_000):
+            out.add_from([(f"k{r}-{j}", f"value {r} {j} " * 4) for j in range(10)])
+            assert out.unchecked < mapside.CHECK_EVERY
+        assert counters.get("spilled records", 0) > 0  # 200k values of ~60 bytes cannot wait in 1 MB
+        assert out._groups_size() <= 1 << 20

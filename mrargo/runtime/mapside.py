@@ -206,6 +206,10 @@ class MapOutput:
         self.groups: defaultdict[Any, list[Any]] = defaultdict(list)
         self.keys: dict[bytes, Any] = {}
         self.pending = 0  # slots of values waiting in groups, for the memory estimate
+        # Pairs taken since the last memory check, kept across calls: with
+        # --max-bad-records every record's pairs come in a call of their
+        # own, and a count that restarted at each call never reached a check.
+        self.unchecked = 0
         # The last exact str or int value grouped: an equal value is
         # replaced by it (group_pairs does the same), so the file name an
         # index yields with every word of every line is one object.
@@ -272,7 +276,7 @@ class MapOutput:
         # may yield millions.
         ones, n, appended = self.ones, 0, 0
         get = ones.get
-        check_at, added = CHECK_EVERY, 0
+        check_at, added = CHECK_EVERY - self.unchecked, 0
         try:
             for key, value in records:
                 for pair in mapper(key, value):
@@ -291,6 +295,7 @@ class MapOutput:
                         self._check_groups()
         finally:
             self.pending += appended - added
+            self.unchecked = CHECK_EVERY - (check_at - n)
             self.counters["map output records"] = self.counters.get("map output records", 0) + n
 
     def _group_records_c(self, records: Iterable[tuple[Any, Any]], mapper: Mapper) -> None:
@@ -304,7 +309,7 @@ class MapOutput:
         pairs = chain.from_iterable(starmap(mapper, records))
         taken = [0, 0]  # pairs, of which appended to groups
         added = 0  # appended pairs already in self.pending
-        check_at = CHECK_EVERY
+        check_at = CHECK_EVERY - self.unchecked
         try:
             while True:
                 item = group_pairs(self.ones, self.groups, pairs, check_at - taken[0], taken, self.recent)
@@ -321,6 +326,7 @@ class MapOutput:
                     self._check_groups()
         finally:
             self.pending += taken[1] - added
+            self.unchecked = CHECK_EVERY - (check_at - taken[0])
             self.counters["map output records"] = self.counters.get("map output records", 0) + taken[0]
 
     def _group_one(self, pair: Any) -> bool:
