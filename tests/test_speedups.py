@@ -614,3 +614,14 @@ def test_the_budget_is_checked_when_pairs_come_a_few_at_a_time(use_c: bool, tmp_
         # The estimate stays within the budget plus what one check interval
         # of 4,096 pairs adds (about 1.2 MB here); unchecked it reached 47 MB.
         assert peak < 3 << 20
+
+
+def test_many_records_sort_as_python_sorts_them() -> None:
+    # Past the size at which sort_records goes by radix: keys that share
+    # their first 8 bytes in long runs, keys shorter than 8, equal keys.
+    rng = random.Random(7)
+    stems = [b"\x05", b"\x05interna", b"\x05interpre", b"\x05a", b"\x04\x00\x00"]
+    records = [(rng.choice(stems) + bytes(rng.choices(b"\x00ab\xff", k=rng.randrange(4))), bytes(rng.choices(b"xy", k=rng.randrange(3)))) for _ in range(20_000)]
+    mine = list(records)
+    _c.sort_records(mine)
+    assert mine == sorted(records)
