@@ -16,6 +16,7 @@ import json
 import os
 import random
 import re
+import struct
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -41,11 +42,11 @@ _c = importlib.import_module("mrargo.runtime._speedups")
 C: dict[tuple[Any, str], tuple[Any, Any]] = {
     (mapside, "group_pairs"): (_c.group_pairs, None),
     (mapside, "bucket_pairs"): (_c.bucket_pairs, None),
-    (mapside, "sort_records"): (_c.sort_records, None),
-    (runfile, "pack_records"): (_c.pack_records, None),
     (runfile, "unpack_records"): (_c.unpack_records, None),
     (runfile, "merge_runs"): (_c.merge_runs, None),
     (mapside, "OnesTable"): (_c.OnesTable, None),
+    (mapside, "Records"): (_c.Records, None),
+    (runfile, "Records"): (_c.Records, None),
     (mapside, "Repeat"): (_c.Repeat, mapside.PyRepeat),
     (mapside, "iter_values_c"): (_c.iter_values, None),
     (codec, "decode_value"): (functools.partial(_c.decode_value, codec._decode_value), codec._decode_value),
@@ -301,14 +302,20 @@ def test_a_combiner_that_raises_is_named_with_its_key(use_c: bool, buffer_bytes:
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.binary(max_size=300), st.binary(max_size=3000)), max_size=200), st.integers(0, 3))
 def test_packed_blocks_are_the_same_bytes(records: list[tuple[bytes, bytes]], split: int) -> None:
+    def packed(part: list[tuple[bytes, bytes]]) -> Any:
+        r = _c.Records()
+        for rec in part:
+            r.append(rec)
+        return r
+
     outs = []
     for use_c in (True, False):
         with helpers(use_c):
             f = io.BytesIO()
             w = runfile.RunWriter(f)
             w.write(b"first", b"record")  # a partial block before the list
-            w.write_all(records[: len(records) * split // 3])
-            w.write_all(records[len(records) * split // 3 :])
+            for part in (records[: len(records) * split // 3], records[len(records) * split // 3 :]):
+                w.write_all(packed(part) if use_c else part)
             seg = w.end_segment()
             back = list(runfile.iter_records(io.BytesIO(f.getvalue()).read, "f", "t", seg[2]))
             outs.append((f.getvalue(), seg, back))
@@ -399,24 +406,23 @@ def test_both_loops_see_the_size_of_big_values(tmp_path) -> None:
     assert counters["combine input records"] > 20_000  # combined in place, then again at the end
 
 
-# Keys around the 8 bytes sort_records compares first: shorter ones (padded
+# Keys around the 8 bytes Records.sort compares first: shorter ones (padded
 # with zeros, so b"a" and b"a\x00" tie there), and longer ones that share them.
 _sort_keys = st.binary(max_size=6) | st.builds(bytes.__add__, st.sampled_from([b"\x05abcdefg", b"\x05abcdefgh", b"\x05abcdef\x00"]), st.binary(max_size=4))
+
+
+def sorted_packed(records: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    packed = _c.Records()
+    for rec in records:
+        packed.append(rec)
+    packed.sort()
+    return packed.records()  # type: ignore[no-any-return]
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(_sort_keys, st.binary(max_size=3)), max_size=300))
 def test_records_sort_as_python_sorts_them(records: list[tuple[bytes, bytes]]) -> None:
-    mine = list(records)
-    _c.sort_records(mine)
-    assert mine == sorted(records)
-
-
-def test_sort_records_refuses_anything_but_byte_pairs() -> None:
-    sort = _c.sort_records
-    for bad in ([(b"a", "b")], [(b"a",)], [[b"a", b"b"]], ((b"a", b"b"),)):
-        with pytest.raises(TypeError):
-            sort(bad)
+    assert sorted_packed(records) == sorted(records)
 
 
 # -- the reduce side: merge_runs, decode_value, dumps_text ----------------------
@@ -617,11 +623,85 @@ def test_the_budget_is_checked_when_pairs_come_a_few_at_a_time(use_c: bool, tmp_
 
 
 def test_many_records_sort_as_python_sorts_them() -> None:
-    # Past the size at which sort_records goes by radix: keys that share
-    # their first 8 bytes in long runs, keys shorter than 8, equal keys.
+    # Keys that share their first 8 bytes in long runs, keys shorter than
+    # 8, equal keys; a byte that every key shares (the radix skips it).
     rng = random.Random(7)
-    stems = [b"\x05", b"\x05interna", b"\x05interpre", b"\x05a", b"\x04\x00\x00"]
+    stems = [b"\x05", b"\x05interna", b"\x05interpre", b"\x05a", b"\x05\x00\x00"]
     records = [(rng.choice(stems) + bytes(rng.choices(b"\x00ab\xff", k=rng.randrange(4))), bytes(rng.choices(b"xy", k=rng.randrange(3)))) for _ in range(20_000)]
-    mine = list(records)
-    _c.sort_records(mine)
-    assert mine == sorted(records)
+    assert sorted_packed(records) == sorted(records)
+
+
+# -- Records: a partition's records, packed --------------------------------------
+
+_record_lists = st.lists(st.tuples(_sort_keys | st.binary(max_size=12), st.binary(max_size=5)), max_size=300)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_record_lists, st.integers(1, 200))
+def test_packed_records_sort_and_pack_as_a_list_does(records: list[tuple[bytes, bytes]], limit: int) -> None:
+    packed = _c.Records()
+    for rec in records:
+        packed.append(rec)
+    assert len(packed) == len(records) and packed.records() == records
+    packed.sort()
+    ordered = sorted(records)
+    assert packed.records() == ordered
+    i = 0
+    while i < len(ordered):  # blocks cut at the record that brings them to limit bytes
+        mine, end = packed.pack(i, limit)
+        expected, j = b"", i
+        while j < len(ordered) and len(expected) < limit:
+            k, v = ordered[j]
+            expected += struct.pack(">II", len(k), len(v)) + k + v
+            j += 1
+        assert (mine, end) == (expected, j)
+        i = end
+    packed.clear()
+    assert len(packed) == 0 and packed.records() == [] and packed.nbytes == 0
+
+
+def test_packed_records_refuse_anything_but_byte_pairs() -> None:
+    packed = _c.Records()
+    for bad in ((b"a", "b"), (b"a",), [b"a", b"b"], b"ab"):
+        with pytest.raises(TypeError):
+            packed.append(bad)
+    assert len(packed) == 0
+
+
+_bucket_values = st.integers() | st.text(max_size=4) | st.lists(st.text(alphabet="ab\"\n\x01é", max_size=3), max_size=3) | st.floats(allow_nan=False, allow_infinity=False) | st.none()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=10), _bucket_values), max_size=60), st.integers(1, 5), st.booleans())
+def test_pairs_bucket_into_packed_records_as_into_lists(pairs: list[tuple[str, Any]], R: int, json_values: bool) -> None:
+    encode = codec.encode_value if json_values else codec.encode_key
+    lists: list[list[tuple[bytes, bytes]]] = [[] for _ in range(R)]
+    packed = [_c.Records() for _ in range(R)]
+    assert _c.bucket_pairs(pairs, 0, lists, encode, json_values) == len(pairs)
+    assert _c.bucket_pairs(pairs, 0, packed, encode, json_values) == len(pairs)
+    assert [p.records() for p in packed] == lists
+    # and as the Python twin encodes them
+    assert sorted(r for p in packed for r in p.records()) == sorted((codec.encode_key(k), encode(v)) for k, v in pairs)
+
+
+def test_bucket_pairs_refuses_mixed_buffers() -> None:
+    with pytest.raises(TypeError, match="all lists or all Records"):
+        _c.bucket_pairs([("a", 1)], 0, [[], _c.Records()], codec.encode_value, True)
+
+
+def test_the_finish_holds_packed_records_in_little_memory(tmp_path) -> None:
+    # 200k distinct keys, each combined to one record: as a list of tuples
+    # of bytes they took about 170 bytes each; packed, under 80 with room
+    # to grow.
+    with helpers(True):
+        out = mapside.MapOutput(partitions=4, label="t", buffer_bytes=1 << 30, tmpdir=str(tmp_path), combiner=lambda k, vs: [(k, list(vs))], counters={})
+        out.map_records([(None, None)], lambda _k, _v: ((f"key{i:07d}", "v") for i in range(200_000)))
+        gc.collect()
+        tracemalloc.start()
+        try:
+            out._drain_groups()
+            held = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+    assert sum(len(b) for b in out.bufs) == 200_000
+    assert held < 200_000 * 80, f"{held / 200_000:.0f} bytes a record"

@@ -7,7 +7,7 @@
  * exact 2-tuple whose key is an exact str) and hands anything else back to
  * the Python loop, which keeps the one definition of every other case and
  * of every error message.  The rest follow the same rule: bucket_pairs
- * and sort_records finish a map task; merge_runs, decode_value and
+ * and Records finish a map task; merge_runs, decode_value and
  * dumps_text are a reduce task's merge, value decoding and output text.
  *
  * The build is optional: without a C compiler mrargo uses the Python loop,
@@ -693,13 +693,19 @@ crc_init(void)
     }
 }
 
+/* The running CRC after p[:n], from the running value c (0xFFFFFFFF at the start). */
+static inline uint32_t
+crc32_more(uint32_t c, const unsigned char *p, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c;
+}
+
 static uint32_t
 crc32_of(const unsigned char *p, Py_ssize_t n)
 {
-    uint32_t c = 0xFFFFFFFFu;
-    for (Py_ssize_t i = 0; i < n; i++)
-        c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
+    return crc32_more(0xFFFFFFFFu, p, n) ^ 0xFFFFFFFFu;
 }
 
 /* The key encoding of an exact str at top level: tag 0x05, then UTF-8
@@ -809,6 +815,12 @@ encode_ascii_str_list(PyObject *v)
     return out;
 }
 
+typedef struct Records Records;
+static PyTypeObject RecordsType;
+static char *records_reserve(Records *r, size_t bytes);
+static void records_commit(Records *r, size_t kl, size_t vl);
+static int bucket_into_records(PyObject *pair, PyObject *bufs, Py_ssize_t R, PyObject *encode_value, int json_values);
+
 /* bucket_pairs(pairs, start, bufs, encode_value, json_values) -> index
  *
  * Encodes pairs[start:] into the partition buffers `bufs` (a list of R
@@ -833,9 +845,11 @@ bucket_pairs(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "bucket_pairs: no partitions");
         return NULL;
     }
+    int packed = Py_IS_TYPE(PyList_GET_ITEM(bufs, 0), &RecordsType);
     for (Py_ssize_t r = 0; r < R; r++) {
-        if (!PyList_CheckExact(PyList_GET_ITEM(bufs, r))) {
-            PyErr_SetString(PyExc_TypeError, "bucket_pairs: bufs must be lists");
+        PyObject *b = PyList_GET_ITEM(bufs, r);
+        if (packed ? !Py_IS_TYPE(b, &RecordsType) : !PyList_CheckExact(b)) {
+            PyErr_SetString(PyExc_TypeError, "bucket_pairs: bufs must be all lists or all Records");
             return NULL;
         }
     }
@@ -844,6 +858,11 @@ bucket_pairs(PyObject *self, PyObject *args)
         PyObject *pair = PyList_GET_ITEM(pairs, i);
         if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyUnicode_CheckExact(PyTuple_GET_ITEM(pair, 0)))
             break;
+        if (packed) {
+            if (bucket_into_records(pair, bufs, R, encode_value, json_values) < 0)
+                return NULL;
+            continue;
+        }
         Py_INCREF(pair); /* encode_value may run Python code */
         PyObject *v = PyTuple_GET_ITEM(pair, 1);
         PyObject *kb = encode_str_key(PyTuple_GET_ITEM(pair, 0));
@@ -899,53 +918,6 @@ put_u32(char *p, uint32_t x)
     p[1] = (char)(x >> 16);
     p[2] = (char)(x >> 8);
     p[3] = (char)x;
-}
-
-/* pack_records(records, start, limit) -> (payload, next)
- *
- * The run-file payload ``u32 klen | u32 vlen | key | value`` of
- * records[start:next], where next is the first index at which the payload
- * has reached `limit` bytes (or len(records)): RunWriter's block cut.
- */
-static PyObject *
-pack_records(PyObject *self, PyObject *args)
-{
-    PyObject *records;
-    Py_ssize_t start, limit;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "O!nn", &PyList_Type, &records, &start, &limit))
-        return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(records), size = 0, end = start < 0 ? 0 : start;
-    for (; end < n && size < limit; end++) {
-        PyObject *rec = PyList_GET_ITEM(records, end);
-        if (!PyTuple_CheckExact(rec) || PyTuple_GET_SIZE(rec) != 2 || !PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 0)) ||
-            !PyBytes_CheckExact(PyTuple_GET_ITEM(rec, 1))) {
-            PyErr_SetString(PyExc_TypeError, "pack_records: records must be (bytes, bytes) tuples");
-            return NULL;
-        }
-        Py_ssize_t kl = PyBytes_GET_SIZE(PyTuple_GET_ITEM(rec, 0)), vl = PyBytes_GET_SIZE(PyTuple_GET_ITEM(rec, 1));
-        if (kl > 0xFFFFFFFFLL || vl > 0xFFFFFFFFLL) {
-            PyErr_SetString(PyExc_OverflowError, "pack_records: a key or value over 4 GiB");
-            return NULL;
-        }
-        size += 8 + kl + vl;
-    }
-    PyObject *payload = PyBytes_FromStringAndSize(NULL, size);
-    if (payload == NULL)
-        return NULL;
-    char *out = PyBytes_AS_STRING(payload);
-    for (Py_ssize_t i = start < 0 ? 0 : start; i < end; i++) {
-        PyObject *rec = PyList_GET_ITEM(records, i);
-        PyObject *k = PyTuple_GET_ITEM(rec, 0), *v = PyTuple_GET_ITEM(rec, 1);
-        Py_ssize_t kl = PyBytes_GET_SIZE(k), vl = PyBytes_GET_SIZE(v);
-        put_u32(out, (uint32_t)kl);
-        put_u32(out + 4, (uint32_t)vl);
-        memcpy(out + 8, PyBytes_AS_STRING(k), (size_t)kl);
-        memcpy(out + 8 + kl, PyBytes_AS_STRING(v), (size_t)vl);
-        out += 8 + kl + vl;
-    }
-    PyObject *result = Py_BuildValue("(Nn)", payload, end);
-    return result;
 }
 
 static inline uint32_t
@@ -1042,65 +1014,264 @@ compare_records(const void *pa, const void *pb)
     return c != 0 ? c : compare_bytes(PyTuple_GET_ITEM(a, 1), PyTuple_GET_ITEM(b, 1));
 }
 
-/* A record and the first 8 bytes of its key, big-endian, zero-padded: two
- * records whose prefixes differ are ordered by them alone, with no pointer
- * followed.  Padding makes "ab" and "ab\0" tie, and a tie is settled by
- * compare_records. */
+/* ---- Records: a partition's encoded records, packed ----------------------
+ *
+ * A map task's finish encodes every combined pair into its partition's
+ * buffer, sorts it and writes it.  As a list, a record was a tuple and two
+ * bytes objects, about 170 bytes of heap for 25 of data: the line index's
+ * 852k records of a 50 MB split took its process from 88 to 216 MiB, and
+ * so the split size was capped.  Here a record is its run-file form
+ * (u32 klen | u32 vlen | key | value) in one growing byte array, plus an
+ * entry of 16 bytes that holds its key's first 8 bytes (the radix sort's
+ * prefix, read while the key is at hand) and its offset.  Writing a block
+ * is then a copy, and nothing is freed record by record.
+ */
 typedef struct {
     uint64_t prefix;
-    PyObject *rec;
-} Keyed;
+    size_t off;
+} Entry;
+
+struct Records {
+    PyObject_HEAD
+    char *data;
+    size_t used, cap;
+    Entry *idx;
+    Py_ssize_t n, icap;
+};
+
+static inline uint32_t
+rec_u32(const char *p)
+{
+    return get_u32((const unsigned char *)p);
+}
 
 static inline uint64_t
-key_prefix(PyObject *rec)
+bytes_prefix(const char *k, size_t n)
 {
-    PyObject *k = PyTuple_GET_ITEM(rec, 0);
-    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(k);
-    Py_ssize_t n = PyBytes_GET_SIZE(k);
+    const unsigned char *s = (const unsigned char *)k;
     uint64_t p = 0;
-    for (int i = 0; i < 8; i++)
+    for (size_t i = 0; i < 8; i++)
         p = (p << 8) | (i < n ? s[i] : 0);
     return p;
 }
 
-static int
-compare_keyed(const void *pa, const void *pb)
+/* Room for one more record of `bytes` bytes: its start in data, or NULL
+ * with MemoryError set.  The entry is taken too; records_commit fills it. */
+static char *
+records_reserve(Records *r, size_t bytes)
 {
-    const Keyed *a = pa, *b = pb;
-    if (a->prefix != b->prefix)
-        return a->prefix < b->prefix ? -1 : 1;
-    return compare_records(&a->rec, &b->rec);
+    if (r->n == r->icap) {
+        Py_ssize_t cap = r->icap ? r->icap * 2 : 1024;
+        Entry *idx = PyMem_Realloc(r->idx, (size_t)cap * sizeof(Entry));
+        if (idx == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        r->idx = idx;
+        r->icap = cap;
+    }
+    if (r->cap - r->used < bytes) {
+        size_t cap = r->cap ? r->cap : 65536;
+        while (cap - r->used < bytes)
+            cap *= 2;
+        char *data = PyMem_Realloc(r->data, cap);
+        if (data == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        r->data = data;
+        r->cap = cap;
+    }
+    return r->data + r->used;
 }
 
-/* Sort by prefix with a least-significant-digit radix sort, a byte a pass
- * (a byte that is the same in every record, such as a str key's type
- * tag, costs no pass), then settle each run of equal prefixes with
- * compare_records.  The map side's records come out of a hash table in
- * no order; qsort's comparisons chased two pointers each and cost about
- * 290 ns a record, the radix passes about a tenth of that. */
-static int
-radix_sort_records(PyObject **items, Py_ssize_t n)
+/* The record just written at records_reserve's pointer: key kl bytes, value vl. */
+static void
+records_commit(Records *r, size_t kl, size_t vl)
 {
-    Keyed *a = PyMem_Malloc((size_t)n * sizeof(Keyed));
-    Keyed *b = PyMem_Malloc((size_t)n * sizeof(Keyed));
-    if (a == NULL || b == NULL) {
-        PyMem_Free(a);
-        PyMem_Free(b);
-        PyErr_NoMemory();
+    char *rec = r->data + r->used;
+    put_u32(rec, (uint32_t)kl);
+    put_u32(rec + 4, (uint32_t)vl);
+    r->idx[r->n].prefix = bytes_prefix(rec + 8, kl);
+    r->idx[r->n].off = r->used;
+    r->n++;
+    r->used += 8 + kl + vl;
+}
+
+static int
+records_add(Records *r, const char *k, Py_ssize_t kl, const char *v, Py_ssize_t vl)
+{
+    if (kl > 0xFFFFFFFFLL || vl > 0xFFFFFFFFLL) {
+        PyErr_SetString(PyExc_OverflowError, "Records: a key or value over 4 GiB");
         return -1;
     }
-    static Py_ssize_t counts[8][256];
+    char *rec = records_reserve(r, 8 + (size_t)kl + (size_t)vl);
+    if (rec == NULL)
+        return -1;
+    memcpy(rec + 8, k, (size_t)kl);
+    memcpy(rec + 8 + kl, v, (size_t)vl);
+    records_commit(r, (size_t)kl, (size_t)vl);
+    return 0;
+}
+
+/* One exact (str, value) pair into its partition's Records, encoded as
+ * bucket_pairs encodes it into a list, with no bytes object made for the
+ * key (nor for an int or a list of ASCII strs). */
+static int
+bucket_into_records(PyObject *pair, PyObject *bufs, Py_ssize_t R, PyObject *encode_value, int json_values)
+{
+    PyObject *k = PyTuple_GET_ITEM(pair, 0), *v = PyTuple_GET_ITEM(pair, 1);
+    PyObject *utf8 = NULL, *vb = NULL;
+    const char *kd;
+    Py_ssize_t kn;
+    int rc = -1;
+    Py_INCREF(pair); /* encode_value may run Python code */
+    if (PyUnicode_IS_ASCII(k)) {
+        kd = (const char *)PyUnicode_DATA(k);
+        kn = PyUnicode_GET_LENGTH(k);
+    }
+    else {
+        utf8 = PyUnicode_AsEncodedString(k, "utf-8", "surrogatepass");
+        if (utf8 == NULL)
+            goto done;
+        kd = PyBytes_AS_STRING(utf8);
+        kn = PyBytes_GET_SIZE(utf8);
+    }
+    char digits[32];
+    const char *vd = NULL;
+    Py_ssize_t vn = -1;
+    PyObject *list = NULL; /* a list of ASCII strs, written in place */
+    if (json_values && PyLong_CheckExact(v)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (x == -1 && PyErr_Occurred())
+            goto done;
+        if (!overflow) {
+            vn = snprintf(digits, sizeof digits, "%lld", x);
+            vd = digits;
+        }
+    }
+    else if (json_values && PyList_CheckExact(v) && (vn = ascii_str_list_size(v)) >= 0) {
+        list = v;
+    }
+    if (vd == NULL && list == NULL) {
+        vb = PyObject_CallOneArg(encode_value, v);
+        if (vb == NULL)
+            goto done;
+        if (!PyBytes_CheckExact(vb)) {
+            PyErr_SetString(PyExc_TypeError, "bucket_pairs: encode_value must return bytes");
+            goto done;
+        }
+        vd = PyBytes_AS_STRING(vb);
+        vn = PyBytes_GET_SIZE(vb);
+    }
+    if (kn + 1 > 0xFFFFFFFFLL || vn > 0xFFFFFFFFLL) {
+        PyErr_SetString(PyExc_OverflowError, "bucket_pairs: a key or value over 4 GiB");
+        goto done;
+    }
+    static const unsigned char tag = 0x05;
+    uint32_t c = crc32_more(crc32_more(0xFFFFFFFFu, &tag, 1), (const unsigned char *)kd, kn) ^ 0xFFFFFFFFu;
+    Records *r = (Records *)PyList_GET_ITEM(bufs, (Py_ssize_t)(c % (uint32_t)R));
+    /* No Python code runs from here on: the buffer cannot move under us. */
+    char *rec = records_reserve(r, 8 + 1 + (size_t)kn + (size_t)vn);
+    if (rec == NULL)
+        goto done;
+    rec[8] = (char)tag;
+    memcpy(rec + 9, kd, (size_t)kn);
+    if (list != NULL)
+        write_ascii_str_list(list, rec + 9 + kn);
+    else
+        memcpy(rec + 9 + kn, vd, (size_t)vn);
+    records_commit(r, (size_t)kn + 1, (size_t)vn);
+    rc = 0;
+done:
+    Py_XDECREF(vb);
+    Py_XDECREF(utf8);
+    Py_DECREF(pair);
+    return rc;
+}
+
+static void
+records_free(Records *r)
+{
+    PyMem_Free(r->data);
+    PyMem_Free(r->idx);
+    r->data = NULL;
+    r->idx = NULL;
+    r->used = r->cap = 0;
+    r->n = r->icap = 0;
+}
+
+static void
+records_dealloc(Records *r)
+{
+    records_free(r);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static Py_ssize_t
+records_len(Records *r)
+{
+    return r->n;
+}
+
+static PyObject *
+records_append(Records *r, PyObject *rec)
+{
+    if (!is_record(rec)) {
+        PyErr_SetString(PyExc_TypeError, "Records.append: a record is a (bytes, bytes) tuple");
+        return NULL;
+    }
+    PyObject *k = PyTuple_GET_ITEM(rec, 0), *v = PyTuple_GET_ITEM(rec, 1);
+    if (records_add(r, PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k), PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v)) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+records_clear(Records *r, PyObject *Py_UNUSED(ignored))
+{
+    records_free(r); /* give the memory back: a spill empties the buffers to fill them again */
+    Py_RETURN_NONE;
+}
+
+/* Ties of the prefix: the whole key, then the value, as compare_records. */
+static const char *sort_base;
+
+static int
+compare_entries(const void *pa, const void *pb)
+{
+    const Entry *a = pa, *b = pb;
+    if (a->prefix != b->prefix)
+        return a->prefix < b->prefix ? -1 : 1;
+    const char *ra = sort_base + a->off, *rb = sort_base + b->off;
+    uint32_t ka = rec_u32(ra), kb = rec_u32(rb), va = rec_u32(ra + 4), vb = rec_u32(rb + 4);
+    int c = memcmp(ra + 8, rb + 8, ka < kb ? ka : kb);
+    if (c != 0)
+        return c;
+    if (ka != kb)
+        return ka < kb ? -1 : 1;
+    c = memcmp(ra + 8 + ka, rb + 8 + kb, va < vb ? va : vb);
+    if (c != 0)
+        return c;
+    return (va > vb) - (va < vb);
+}
+
+/* sort(): by key bytes, then value bytes: a radix sort of the entries by
+ * prefix, a byte a pass, then qsort on each run of equal prefixes. */
+static PyObject *
+records_sort(Records *r, PyObject *Py_UNUSED(ignored))
+{
+    Py_ssize_t n = r->n;
+    if (n < 2)
+        Py_RETURN_NONE;
+    Entry *a = r->idx, *b = PyMem_Malloc((size_t)n * sizeof(Entry));
+    if (b == NULL)
+        return PyErr_NoMemory();
+    Py_ssize_t counts[8][256];
     memset(counts, 0, sizeof(counts));
     for (Py_ssize_t i = 0; i < n; i++) {
-        /* The records lie all over the heap: fetch a tuple 16 ahead and
-         * its key 8 ahead (the tuple fetched then is in cache by now). */
-        if (i + 16 < n)
-            __builtin_prefetch(items[i + 16]);
-        if (i + 8 < n)
-            __builtin_prefetch(PyBytes_AS_STRING(PyTuple_GET_ITEM(items[i + 8], 0)));
-        uint64_t p = key_prefix(items[i]);
-        a[i].prefix = p;
-        a[i].rec = items[i];
+        uint64_t p = a[i].prefix;
         for (int d = 0; d < 8; d++)
             counts[d][(p >> (8 * d)) & 0xff]++;
     }
@@ -1116,53 +1287,114 @@ radix_sort_records(PyObject **items, Py_ssize_t n)
         }
         for (Py_ssize_t i = 0; i < n; i++)
             b[c[(a[i].prefix >> (8 * d)) & 0xff]++] = a[i];
-        Keyed *t = a;
+        Entry *t = a;
         a = b;
         b = t;
     }
+    sort_base = r->data; /* no Python code runs here: nothing else sorts meanwhile */
     for (Py_ssize_t i = 0; i < n;) {
         Py_ssize_t j = i + 1;
         while (j < n && a[j].prefix == a[i].prefix)
             j++;
         if (j - i > 1)
-            qsort(a + i, (size_t)(j - i), sizeof(Keyed), compare_keyed);
+            qsort(a + i, (size_t)(j - i), sizeof(Entry), compare_entries);
         i = j;
     }
-    for (Py_ssize_t i = 0; i < n; i++)
-        items[i] = a[i].rec;
-    PyMem_Free(a);
-    PyMem_Free(b);
-    return 0;
-}
-
-/* sort_records(records) sorts a list of (bytes, bytes) in place, as
- * list.sort() would (equal records are identical bytes, so stability does
- * not show), comparing with memcmp instead of rich comparisons. */
-static PyObject *
-sort_records(PyObject *self, PyObject *records)
-{
-    (void)self;
-    if (!PyList_CheckExact(records)) {
-        PyErr_SetString(PyExc_TypeError, "sort_records: records must be a list");
-        return NULL;
+    if (a != r->idx) {
+        /* An odd number of passes left the order in the scratch array. */
+        PyMem_Free(r->idx);
+        r->idx = a;
+        r->icap = n;
     }
-    Py_ssize_t n = PyList_GET_SIZE(records);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (!is_record(PyList_GET_ITEM(records, i))) {
-            PyErr_SetString(PyExc_TypeError, "sort_records: records must be (bytes, bytes) tuples");
-            return NULL;
-        }
-    }
-    /* A permutation of the list's own items: no references change, and no
-     * Python code runs while it is sorted. */
-    PyObject **items = ((PyListObject *)records)->ob_item;
-    if (n < 64) {
-        qsort(items, (size_t)n, sizeof(PyObject *), compare_records);
-    } else if (radix_sort_records(items, n) < 0) {
-        return NULL;
+    else {
+        PyMem_Free(b);
     }
     Py_RETURN_NONE;
 }
+
+/* pack(start, limit) -> (payload, next): the run-file payload of records
+ * [start:next) in their current order, where next is the first index at
+ * which the payload has reached `limit` bytes (or len): RunWriter's cut. */
+static PyObject *
+records_pack(Records *r, PyObject *args)
+{
+    Py_ssize_t start, limit;
+    if (!PyArg_ParseTuple(args, "nn", &start, &limit))
+        return NULL;
+    Py_ssize_t end = start < 0 ? 0 : start, size = 0;
+    for (; end < r->n && size < limit; end++) {
+        const char *rec = r->data + r->idx[end].off;
+        size += 8 + (Py_ssize_t)rec_u32(rec) + (Py_ssize_t)rec_u32(rec + 4);
+    }
+    PyObject *payload = PyBytes_FromStringAndSize(NULL, size);
+    if (payload == NULL)
+        return NULL;
+    char *out = PyBytes_AS_STRING(payload);
+    for (Py_ssize_t i = start < 0 ? 0 : start; i < end; i++) {
+        const char *rec = r->data + r->idx[i].off;
+        size_t len = 8 + (size_t)rec_u32(rec) + (size_t)rec_u32(rec + 4);
+        memcpy(out, rec, len);
+        out += len;
+    }
+    return Py_BuildValue("(Nn)", payload, end);
+}
+
+/* records(): every record as a (bytes, bytes) tuple, in the current order (for tests and the Python paths). */
+static PyObject *
+records_records(Records *r, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = PyList_New(r->n);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < r->n; i++) {
+        const char *rec = r->data + r->idx[i].off;
+        uint32_t kl = rec_u32(rec), vl = rec_u32(rec + 4);
+        PyObject *t = Py_BuildValue("(y#y#)", rec + 8, (Py_ssize_t)kl, rec + 8 + kl, (Py_ssize_t)vl);
+        if (t == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, t);
+    }
+    return out;
+}
+
+static PyObject *
+records_nbytes(Records *r, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(r->cap + (size_t)r->icap * sizeof(Entry));
+}
+
+static PyMethodDef records_methods[] = {
+    {"append", (PyCFunction)records_append, METH_O, "append((key, value)): add a record of bytes."},
+    {"sort", (PyCFunction)records_sort, METH_NOARGS, "Sort by key bytes, then value bytes."},
+    {"pack", (PyCFunction)records_pack, METH_VARARGS, "pack(start, limit) -> (payload, next): a block payload of records, cut at limit bytes."},
+    {"records", (PyCFunction)records_records, METH_NOARGS, "Every record as a (bytes, bytes) tuple, in order."},
+    {"clear", (PyCFunction)records_clear, METH_NOARGS, "Forget every record and free the memory."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef records_getset[] = {
+    {"nbytes", (getter)records_nbytes, NULL, "Bytes of memory held.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods records_as_sequence = {
+    .sq_length = (lenfunc)records_len,
+};
+
+static PyTypeObject RecordsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mrargo.runtime._speedups.Records",
+    .tp_basicsize = sizeof(Records),
+    .tp_dealloc = (destructor)records_dealloc,
+    .tp_as_sequence = &records_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A partition's (key bytes, value bytes) records, packed in run-file form.",
+    .tp_methods = records_methods,
+    .tp_getset = records_getset,
+    .tp_new = PyType_GenericNew,
+};
 
 static PyObject *
 crc32_py(PyObject *self, PyObject *args)
@@ -1440,9 +1672,7 @@ static PyMethodDef methods[] = {
     {"group_pairs", group_pairs, METH_VARARGS, "Count (str, 1) pairs and group other (str, value) pairs from an iterator."},
     {"iter_values", iter_values, METH_O, "(count, iterator) of a key's waiting values, each repeat written out."},
     {"bucket_pairs", bucket_pairs, METH_VARARGS, "Encode and partition (str, value) pairs into buffers."},
-    {"pack_records", pack_records, METH_VARARGS, "Pack (bytes, bytes) records into a run-file block payload."},
     {"unpack_records", unpack_records, METH_VARARGS, "Unpack a run-file block payload into (bytes, bytes) records."},
-    {"sort_records", sort_records, METH_O, "Sort (bytes, bytes) records in place by key, then value."},
     {"merge_runs", merge_runs, METH_O, "Merge sorted lists of (bytes, bytes) records into one sorted list."},
     {"decode_value", (PyCFunction)(void (*)(void))decode_value, METH_FASTCALL, "decode_value(fallback, b): codec.decode_value, in C for small ints, plain ASCII strs and lists of them."},
     {"dumps_text", (PyCFunction)(void (*)(void))dumps_text, METH_FASTCALL, "dumps_text(fallback, x): codec.dumps_text, in C for plain ASCII strs, ints and lists of ASCII strs."},
@@ -1459,12 +1689,14 @@ PyInit__speedups(void)
 {
     crc_init();
     one = PyLong_FromLong(1);
-    if (one == NULL || PyType_Ready(&OnesTableType) < 0 || PyType_Ready(&RepeatType) < 0 || PyType_Ready(&RepeatsIterType) < 0)
+    if (one == NULL || PyType_Ready(&OnesTableType) < 0 || PyType_Ready(&RepeatType) < 0 || PyType_Ready(&RepeatsIterType) < 0 ||
+        PyType_Ready(&RecordsType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "OnesTable", (PyObject *)&OnesTableType) < 0 || PyModule_AddObjectRef(m, "Repeat", (PyObject *)&RepeatType) < 0) {
+    if (PyModule_AddObjectRef(m, "OnesTable", (PyObject *)&OnesTableType) < 0 || PyModule_AddObjectRef(m, "Repeat", (PyObject *)&RepeatType) < 0 ||
+        PyModule_AddObjectRef(m, "Records", (PyObject *)&RecordsType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -26,9 +26,9 @@ from typing import Any, BinaryIO
 from mrargo.errors import CorruptDataError
 from mrargo.runtime.speedups import speedup
 
-pack_records: Any = speedup("pack_records")
 unpack_records: Any = speedup("unpack_records")
 merge_runs: Any = speedup("merge_runs")
+Records: Any = speedup("Records")
 
 # The block marker, and the format's version: 2 since -0.0's key encoding
 # changed (floats' flag 2, -0.0's 1).  A file of another version is refused
@@ -82,9 +82,9 @@ class RunWriter:
             self._flush_block()
 
     def write_all(self, records: Iterable[Record]) -> None:
-        """write() for many records, with the per-record work inlined (or in C, for a list)."""
-        if pack_records is not None and type(records) is list:
-            self._write_list(records)
+        """write() for many records, with the per-record work inlined (or in C, for packed Records)."""
+        if Records is not None and type(records) is Records:
+            self._write_packed(records)
             return
         buf, pack = self._buf, _REC.pack
         size, count = self._buf_bytes, self._buf_records
@@ -98,12 +98,12 @@ class RunWriter:
                 size = count = 0
         self._buf_bytes, self._buf_records = size, count
 
-    def _write_list(self, records: list[Record]) -> None:
-        # pack_records cuts where write_all would: at the record that
+    def _write_packed(self, records: Any) -> None:
+        # Records.pack cuts where write_all would: at the record that
         # brings the block to BLOCK_BYTES.
         i, n = 0, len(records)
         while i < n:
-            payload, end = pack_records(records, i, BLOCK_BYTES - self._buf_bytes)
+            payload, end = records.pack(i, BLOCK_BYTES - self._buf_bytes)
             self._buf.append(payload)
             self._buf_bytes += len(payload)
             self._buf_records += end - i
