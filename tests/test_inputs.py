@@ -136,15 +136,16 @@ def test_directories_skip_hidden_and_underscore_files(tmp_path) -> None:
 
 
 def test_the_auto_split_size_keeps_every_worker_busy() -> None:
-    """0 (the default) picks a multiple of the workers' count of equal splits, at most 32 MB, at least the floor."""
+    """0 (the default) picks a multiple of the workers' count of equal splits, at most 50 MB, at least the floor."""
     from mrargo.runtime.inputs import MB, split_bytes
 
     def tasks(total: int, parallel: int, floor: int = 1, given: int = 0) -> int:
         return -(-total // split_bytes(total, given, parallel, floor))
 
     assert tasks(20 * MB, 2) == 2  # not one 20 MB split and an idle core
-    assert tasks(100 * MB, 2) == 4 and split_bytes(100 * MB, 0, 2, 1) == 25 * MB  # four even ones, not 32+32+32+4
-    assert tasks(500 * MB, 2) == 16
+    assert tasks(100 * MB, 2) == 2 and split_bytes(100 * MB, 0, 2, 1) == 50 * MB
+    assert tasks(120 * MB, 2) == 4 and split_bytes(120 * MB, 0, 2, 1) == 30 * MB  # four even ones, not 50+50+20
+    assert tasks(500 * MB, 2) == 10
     assert tasks(2 * MB, 4) == 2  # never under the floor (1 MB here)
     assert tasks(1000 * MB, 100, floor=8) == 100 and tasks(100 * MB, 100, floor=8) == 13  # Argo: a pod's floor is 8 MB
     assert tasks(20 * MB, 2, given=32) == 1  # an explicit --split-mb wins

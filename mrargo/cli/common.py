@@ -28,7 +28,7 @@ def add_tuning_arguments(p: argparse.ArgumentParser) -> None:
     o = Options()
     p.add_argument(
         "--split-mb", type=int, default=o.split_mb, metavar="MB",
-        help="input MB per map task (default: 0, chosen per run: a multiple of the workers' count of equal splits, at most 32 MB)",
+        help="input MB per map task (default: 0, chosen per run: a multiple of the workers' count of equal splits, at most 50 MB)",
     )  # fmt: skip
     p.add_argument("--sort-buffer-mb", type=int, default=o.sort_buffer_mb, metavar="MB", help="map-side sort buffer per task (default: %(default)s)")
     p.add_argument("--max-record-mb", type=int, default=o.max_record_mb, metavar="MB", help="longest input line accepted (default: %(default)s)")

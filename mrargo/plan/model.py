@@ -61,8 +61,8 @@ class StepPlan:
 class Options:
     """Tuning and failure-policy knobs, with the defaults users get."""
 
-    # 100 MB (Hadoop's io.sort.mb), not 64: an inverted index's 32 MB map
-    # task keeps ~60 MB of (word, [file]) values waiting, which then fits.
+    # 100 MB (Hadoop's io.sort.mb), not 64: an inverted index's 50 MB map
+    # task keeps ~97 MB of (word, [file]) values waiting, which then fits.
     # 500 MB index: 48.5 -> 34.9 s, peak RSS 230 -> 208 MiB (fewer spills).
     sort_buffer_mb: int = 100
     # 0: chosen for each run (runtime.inputs.split_bytes), so that a job of a
@@ -83,7 +83,7 @@ class Options:
     # of every step adds nodes to the one workflow object, which must fit in
     # 1 MiB: 2,500 maps and 2,500 reducers, each retried once, take about
     # 0.75 MiB (tests/test_argo_scale.py), which leaves room for the model's
-    # error.  At 32 MB splits that is 80 GB before the splits start to grow.
+    # error.  At 50 MB splits that is 125 GB before the splits start to grow.
     max_tasks: int = 2_500
 
 

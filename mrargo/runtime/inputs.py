@@ -42,11 +42,16 @@ class Piece:
         return Piece(str(v[0]), int(v[1]), int(v[2]), str(v[3]), int(v[4]), str(v[5]))
 
 
-# The largest split the auto rule makes.  32 MB was the measured best fixed
-# size: 64 MB made word count faster (32.3 -> 25.5 s on 500 MB) but kept
-# twice the index's values waiting (293 MiB peak with a 100 MB buffer, or
-# spills and 49.8 s with a 64 MB one).
-MAX_AUTO_SPLIT = 32 * MB
+# The largest split the auto rule makes.  A task finishes (combines,
+# encodes, sorts, writes) every key it met, so fewer, larger tasks do less
+# of that: 100 MB of word count in 2 tasks of 50 MB rather than 4 of 25
+# took 5.42 -> 4.91 CPU s (2026-11-28).  It was 32 MB while a finished
+# record cost a tuple and two bytes objects: the line index's 50 MB task
+# peaked at 216 MiB, now 134 with packed records.  The file-based index
+# keeps the most waiting: 220 MiB at 50 MB splits (177 at 25), within
+# the 256 MiB a process may take; at 64 MB its waiting values reach the
+# 100 MB sort buffer and it takes 260.
+MAX_AUTO_SPLIT = 50 * MB
 
 
 def split_bytes(total: int, split_mb: int, parallel: int, min_split_mb: int) -> int:
@@ -54,8 +59,8 @@ def split_bytes(total: int, split_mb: int, parallel: int, min_split_mb: int) -> 
 
     The auto rule makes a multiple of ``parallel`` splits of equal size, at
     most MAX_AUTO_SPLIT and at least ``min_split_mb``: 20 MB on 2 workers is
-    2 splits of 10 MB (not 1 of 20, which leaves a core idle), 100 MB is 4
-    of 25 MB (not 32+32+32+4, whose last round runs on one core).
+    2 splits of 10 MB (not 1 of 20, which leaves a core idle), 120 MB is 4
+    of 30 MB (not 50+50+20, whose last round runs on one core).
     """
     if split_mb:
         return split_mb * MB
