@@ -51,7 +51,11 @@ class Peer:
 
     def env(self) -> dict[str, str]:
         # PYTHONPATH=bench lets the peer scripts import tokenize_shared and results_io.
-        return {**os.environ, "PYTHONPATH": BENCH, **self.extra_env}
+        # Python peers run as installed packages do, with their bytecode
+        # cached: a shell that sets PYTHONDONTWRITEBYTECODE (this machine's
+        # does) made every run compile mrargo's modules again, about 20 ms.
+        base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        return {**base, "PYTHONPATH": BENCH, **self.extra_env}
 
 
 def first_line(argv: list[str]) -> str:

@@ -12,6 +12,7 @@ import functools
 import gc
 import importlib
 import io
+import itertools
 import json
 import os
 import random
@@ -51,6 +52,8 @@ C: dict[tuple[Any, str], tuple[Any, Any]] = {
     (mapside, "iter_values_c"): (_c.iter_values, None),
     (codec, "decode_value"): (functools.partial(_c.decode_value, codec._decode_value), codec._decode_value),
     (codec, "dumps_text"): (functools.partial(_c.dumps_text, codec._dumps_text), codec._dumps_text),
+    (codec, "text_line"): (functools.partial(_c.text_line, codec._dumps_text), codec._text_line),
+    (reduceside, "KeyGroups"): (_c.KeyGroups, None),
 }
 C_LOOP = _c.group_pairs
 
@@ -233,19 +236,23 @@ def test_the_c_loop_does_not_leak() -> None:
         assert taken == [len(words) * 22, len(words) * 2]
         assert dict(ones.items())["word7"] == 20 and groups["word7"] == [["word7"], 300]
 
-    once()  # warm caches and free lists
+    # A missed decref of one tuple a pair would keep > 5 MB here.
+    assert kept_after(once) < 50_000
+
+
+def kept_after(once: Any, times: int = 5) -> int:
+    """Bytes still held after calling once() ``times`` more times, once warmed up (caches, free lists)."""
+    once()
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        for _ in range(5):
+        for _ in range(times):
             once()
         gc.collect()
-        after = tracemalloc.get_traced_memory()[0]
+        return tracemalloc.get_traced_memory()[0] - before  # type: ignore[no-any-return]
     finally:
         tracemalloc.stop()
-    # A missed decref of one tuple a pair would keep > 5 MB here.
-    assert after - before < 50_000
 
 
 def test_the_c_loop_checks_its_arguments() -> None:
@@ -455,16 +462,11 @@ def test_merge_runs_refuses_anything_but_runs_of_byte_pairs() -> None:
 
 def test_merge_runs_does_not_leak() -> None:
     runs = [[(b"\x05k%05d" % i, b"%d" % r) for i in range(0, 3000, r + 1)] for r in range(8)]
-    MERGE_RUNS(runs)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        for _ in range(5):
-            assert len(MERGE_RUNS(runs)) == sum(map(len, runs))
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    assert after - before < 50_000
+
+    def once() -> None:
+        assert len(MERGE_RUNS(runs)) == sum(map(len, runs))
+
+    assert kept_after(once) < 50_000
 
 
 def typed(x: Any) -> Any:
@@ -504,6 +506,45 @@ def test_c_value_decoding_agrees_on_any_bytes(b: bytes) -> None:
 @given(json_value | st.lists(plain | json_texts, max_size=6))
 def test_c_output_text_is_the_python_text(x: Any) -> None:
     assert codec.dumps_text(x) == codec._dumps_text(x)
+    assert codec.text_line(x, [x]) == codec._text_line(x, [x]) == f"{codec._dumps_text(x)}\t{codec._dumps_text([x])}\n"
+
+
+def grouped_both_ways(records: list[tuple[bytes, bytes]], values_are_keys: bool, take: int) -> list[Any]:
+    """What the reducer sees, through KeyGroups and through the Python twin: the first ``take`` values of each key."""
+    seen = []
+    for use_c in (True, False):
+        with helpers(use_c):
+            got: list[Any] = []
+            last = None
+            for key, values in reduceside._key_groups(iter(records), values_are_keys):
+                got.append((typed(key), [typed(v) for v in itertools.islice(values, take)]))
+                if last is not None:
+                    got.append(list(last))  # an earlier key's values end when the next key starts
+                last = values
+            seen.append(got)
+    assert seen[0] == seen[1]
+    return seen[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(json_value, json_value), max_size=40), st.booleans(), st.integers(0, 3))
+def test_key_groups_give_what_groupby_gives(pairs: list[tuple[Any, Any]], values_are_keys: bool, take: int) -> None:
+    encode = codec.encode_key if values_are_keys else codec.encode_value
+    records = sorted((codec.encode_key(k), encode(v)) for k, v in pairs)
+    got = grouped_both_ways(records, values_are_keys, take)
+    assert [g for g in got if type(g) is tuple] == [(typed(codec.decode_key(kb)), [typed(codec.decode_key(vb) if values_are_keys else codec._decode_value(vb)) for _, vb in rs][:take]) for kb, rs in itertools.groupby(records, key=lambda r: r[0])]
+    assert all(g == [] for g in got if type(g) is list)
+
+
+def test_key_groups_refuse_anything_but_records_and_pass_decode_errors_on() -> None:
+    with pytest.raises(TypeError, match="records must be"):
+        list(_c.KeyGroups(iter([(b"\x05a", "1")]), codec.decode_key, codec.python_decode_value, False))
+    with pytest.raises(codec.CodecError):
+        list(_c.KeyGroups(iter([(b"\x09", b"1")]), codec.decode_key, codec.python_decode_value, False))
+    with pytest.raises(UnicodeDecodeError):
+        list(_c.KeyGroups(iter([(b"\x05\xff", b"1")]), codec.decode_key, codec.python_decode_value, False))
+    with pytest.raises(ValueError):  # a value that is not JSON
+        [list(vs) for _, vs in _c.KeyGroups(iter([(b"\x05a", b"{")]), codec.decode_key, codec.python_decode_value, False)]
 
 
 
@@ -705,3 +746,16 @@ def test_the_finish_holds_packed_records_in_little_memory(tmp_path) -> None:
             tracemalloc.stop()
     assert sum(len(b) for b in out.bufs) == 200_000
     assert held < 200_000 * 80, f"{held / 200_000:.0f} bytes a record"
+
+
+def test_key_groups_and_text_lines_do_not_leak() -> None:
+    records = sorted((codec.encode_key(f"k{i % 3000}"), codec.encode_value(v)) for i, v in enumerate([1, "x", ["a", "b"], 2.5] * 5000))
+    line = functools.partial(_c.text_line, codec._dumps_text)
+
+    def once() -> None:
+        fresh = [(bytes(bytearray(k)), bytes(bytearray(v))) for k, v in records]  # new objects, which a missed decref keeps
+        for key, values in _c.KeyGroups(iter(fresh), codec.decode_key, codec.python_decode_value, False):
+            for v in itertools.islice(values, 3):  # some keys' values only in part
+                line(key, v)
+
+    assert kept_after(once) < 50_000  # a missed decref a record would keep megabytes

@@ -1600,14 +1600,8 @@ decode_list(const unsigned char *p, Py_ssize_t n)
  * fallback(b): codec's own decoder, which keeps the one definition of the
  * format.  On what it takes, it returns what json would. */
 static PyObject *
-decode_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+decode_value_with(PyObject *fallback, PyObject *b)
 {
-    (void)self;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "decode_value(fallback, b)");
-        return NULL;
-    }
-    PyObject *b = args[1];
     if (PyBytes_CheckExact(b) && PyBytes_GET_SIZE(b) > 0) {
         const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(b);
         Py_ssize_t n = PyBytes_GET_SIZE(b);
@@ -1622,7 +1616,18 @@ decode_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 return list;
         }
     }
-    return PyObject_CallOneArg(args[0], b);
+    return PyObject_CallOneArg(fallback, b);
+}
+
+static PyObject *
+decode_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "decode_value(fallback, b)");
+        return NULL;
+    }
+    return decode_value_with(args[0], args[1]);
 }
 
 /* dumps_text(fallback, x) -> str
@@ -1631,14 +1636,8 @@ decode_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
  * for a plain ASCII str, an exact int and a list of ASCII strs; anything
  * else is fallback(x). */
 static PyObject *
-dumps_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+dumps_text_with(PyObject *fallback, PyObject *x)
 {
-    (void)self;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "dumps_text(fallback, x)");
-        return NULL;
-    }
-    PyObject *x = args[1];
     if (PyUnicode_CheckExact(x) && PyUnicode_IS_ASCII(x)) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(x);
         const unsigned char *c = PyUnicode_1BYTE_DATA(x);
@@ -1665,8 +1664,249 @@ dumps_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             return s;
         }
     }
-    return PyObject_CallOneArg(args[0], x);
+    return PyObject_CallOneArg(fallback, x);
 }
+
+static PyObject *
+dumps_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "dumps_text(fallback, x)");
+        return NULL;
+    }
+    return dumps_text_with(args[0], args[1]);
+}
+
+/* text_line(fallback, key, value) -> str
+ *
+ * A line of output text, dumps_text(key) TAB dumps_text(value) LF, made
+ * in one piece where an f-string made it in three calls and a join. */
+static PyObject *
+text_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "text_line(fallback, key, value)");
+        return NULL;
+    }
+    PyObject *k = dumps_text_with(args[0], args[1]);
+    if (k == NULL)
+        return NULL;
+    PyObject *v = dumps_text_with(args[0], args[2]);
+    if (v == NULL) {
+        Py_DECREF(k);
+        return NULL;
+    }
+    PyObject *line;
+    if (PyUnicode_CheckExact(k) && PyUnicode_CheckExact(v) && PyUnicode_IS_ASCII(k) && PyUnicode_IS_ASCII(v)) {
+        Py_ssize_t kn = PyUnicode_GET_LENGTH(k), vn = PyUnicode_GET_LENGTH(v);
+        line = PyUnicode_New(kn + vn + 2, 127);
+        if (line != NULL) {
+            char *o = (char *)PyUnicode_1BYTE_DATA(line);
+            memcpy(o, PyUnicode_1BYTE_DATA(k), (size_t)kn);
+            o[kn] = '\t';
+            memcpy(o + kn + 1, PyUnicode_1BYTE_DATA(v), (size_t)vn);
+            o[kn + vn + 1] = '\n';
+        }
+    }
+    else if (PyUnicode_Check(k) && PyUnicode_Check(v)) {
+        line = PyUnicode_FromFormat("%U\t%U\n", k, v);
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError, "text_line: dumps_text must return str");
+        line = NULL;
+    }
+    Py_DECREF(k);
+    Py_DECREF(v);
+    return line;
+}
+
+/* ---- KeyGroups: a reduce task's merged records, grouped by key -----------
+ *
+ * KeyGroups(records, decode_key, decode_value, values_are_keys) yields
+ * (key, values) for each run of equal key bytes in a sorted stream of
+ * (bytes, bytes) records: itertools.groupby with the key and every value
+ * decoded, in C for str keys and the common values, the codec's Python
+ * functions (the fallbacks) for the rest.  As with groupby, moving to the
+ * next key skips what is left of the last key's values, and a key's
+ * values iterator ends when its key does.  values_are_keys: the values
+ * are encoded as keys (SORT_VALUES), so decode_key decodes them.
+ */
+typedef struct {
+    PyObject_HEAD
+    PyObject *stream, *decode_key, *decode_value;
+    int values_are_keys, exhausted;
+    PyObject *cur; /* the next record not yet taken, or NULL */
+    PyObject *key; /* the key bytes of the last group started */
+} KeyGroups;
+
+typedef struct {
+    PyObject_HEAD
+    KeyGroups *parent;
+    PyObject *key; /* NULL once ended */
+} GroupValues;
+
+static PyTypeObject KeyGroupsType, GroupValuesType;
+
+static int
+kg_fetch(KeyGroups *g)
+{
+    if (g->cur != NULL)
+        return 1;
+    if (g->exhausted)
+        return 0;
+    PyObject *r = PyIter_Next(g->stream);
+    if (r == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        g->exhausted = 1;
+        return 0;
+    }
+    if (!is_record(r)) {
+        Py_DECREF(r);
+        PyErr_SetString(PyExc_TypeError, "KeyGroups: records must be (bytes, bytes) tuples");
+        return -1;
+    }
+    g->cur = r;
+    return 1;
+}
+
+static inline int
+same_bytes(PyObject *a, PyObject *b)
+{
+    Py_ssize_t n = PyBytes_GET_SIZE(a);
+    return a == b || (n == PyBytes_GET_SIZE(b) && memcmp(PyBytes_AS_STRING(a), PyBytes_AS_STRING(b), (size_t)n) == 0);
+}
+
+static PyObject *
+decode_key_with(PyObject *fallback, PyObject *kb)
+{
+    if (PyBytes_GET_SIZE(kb) >= 1 && PyBytes_AS_STRING(kb)[0] == 0x05)
+        return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(kb) + 1, PyBytes_GET_SIZE(kb) - 1, "surrogatepass");
+    return PyObject_CallOneArg(fallback, kb);
+}
+
+static PyObject *
+key_groups_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *stream, *dk, *dv;
+    int vk;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "KeyGroups takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOOp", &stream, &dk, &dv, &vk))
+        return NULL;
+    PyObject *it = PyObject_GetIter(stream);
+    if (it == NULL)
+        return NULL;
+    KeyGroups *g = (KeyGroups *)type->tp_alloc(type, 0);
+    if (g == NULL) {
+        Py_DECREF(it);
+        return NULL;
+    }
+    g->stream = it;
+    g->decode_key = Py_NewRef(dk);
+    g->decode_value = Py_NewRef(dv);
+    g->values_are_keys = vk;
+    return (PyObject *)g;
+}
+
+static void
+key_groups_dealloc(KeyGroups *g)
+{
+    Py_XDECREF(g->stream);
+    Py_XDECREF(g->decode_key);
+    Py_XDECREF(g->decode_value);
+    Py_XDECREF(g->cur);
+    Py_XDECREF(g->key);
+    Py_TYPE(g)->tp_free((PyObject *)g);
+}
+
+static PyObject *
+key_groups_next(KeyGroups *g)
+{
+    int rc;
+    while ((rc = kg_fetch(g)) > 0) {
+        if (g->key == NULL || !same_bytes(PyTuple_GET_ITEM(g->cur, 0), g->key))
+            break;
+        Py_CLEAR(g->cur); /* the rest of the last key's values */
+    }
+    if (rc <= 0)
+        return NULL;
+    PyObject *kb = PyTuple_GET_ITEM(g->cur, 0);
+    Py_XSETREF(g->key, Py_NewRef(kb));
+    PyObject *key = decode_key_with(g->decode_key, kb);
+    if (key == NULL)
+        return NULL;
+    GroupValues *v = PyObject_New(GroupValues, &GroupValuesType);
+    if (v == NULL) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    v->parent = (KeyGroups *)Py_NewRef(g);
+    v->key = Py_NewRef(g->key);
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) {
+        Py_DECREF(key);
+        Py_DECREF(v);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, key);
+    PyTuple_SET_ITEM(pair, 1, (PyObject *)v);
+    return pair;
+}
+
+static void
+group_values_dealloc(GroupValues *v)
+{
+    Py_XDECREF(v->parent);
+    Py_XDECREF(v->key);
+    PyObject_Free(v);
+}
+
+static PyObject *
+group_values_next(GroupValues *v)
+{
+    if (v->key == NULL)
+        return NULL;
+    KeyGroups *g = v->parent;
+    int rc = kg_fetch(g);
+    if (rc < 0)
+        return NULL;
+    if (rc == 0 || !same_bytes(PyTuple_GET_ITEM(g->cur, 0), v->key)) {
+        Py_CLEAR(v->key);
+        return NULL;
+    }
+    PyObject *vb = Py_NewRef(PyTuple_GET_ITEM(g->cur, 1));
+    Py_CLEAR(g->cur);
+    PyObject *value = g->values_are_keys ? decode_key_with(g->decode_key, vb) : decode_value_with(g->decode_value, vb);
+    Py_DECREF(vb);
+    return value;
+}
+
+static PyTypeObject KeyGroupsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mrargo.runtime._speedups.KeyGroups",
+    .tp_basicsize = sizeof(KeyGroups),
+    .tp_dealloc = (destructor)key_groups_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "KeyGroups(records, decode_key, decode_value, values_are_keys): (key, values) for each key of a sorted stream.",
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)key_groups_next,
+    .tp_new = key_groups_new,
+};
+
+static PyTypeObject GroupValuesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mrargo.runtime._speedups.GroupValues",
+    .tp_basicsize = sizeof(GroupValues),
+    .tp_dealloc = (destructor)group_values_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)group_values_next,
+};
 
 static PyMethodDef methods[] = {
     {"group_pairs", group_pairs, METH_VARARGS, "Count (str, 1) pairs and group other (str, value) pairs from an iterator."},
@@ -1676,6 +1916,7 @@ static PyMethodDef methods[] = {
     {"merge_runs", merge_runs, METH_O, "Merge sorted lists of (bytes, bytes) records into one sorted list."},
     {"decode_value", (PyCFunction)(void (*)(void))decode_value, METH_FASTCALL, "decode_value(fallback, b): codec.decode_value, in C for small ints, plain ASCII strs and lists of them."},
     {"dumps_text", (PyCFunction)(void (*)(void))dumps_text, METH_FASTCALL, "dumps_text(fallback, x): codec.dumps_text, in C for plain ASCII strs, ints and lists of ASCII strs."},
+    {"text_line", (PyCFunction)(void (*)(void))text_line, METH_FASTCALL, "text_line(fallback, key, value): dumps_text(key) TAB dumps_text(value) LF."},
     {"crc32", crc32_py, METH_VARARGS, "CRC-32 as zlib.crc32 computes it (for tests)."},
     {NULL, NULL, 0, NULL},
 };
@@ -1690,13 +1931,13 @@ PyInit__speedups(void)
     crc_init();
     one = PyLong_FromLong(1);
     if (one == NULL || PyType_Ready(&OnesTableType) < 0 || PyType_Ready(&RepeatType) < 0 || PyType_Ready(&RepeatsIterType) < 0 ||
-        PyType_Ready(&RecordsType) < 0)
+        PyType_Ready(&RecordsType) < 0 || PyType_Ready(&KeyGroupsType) < 0 || PyType_Ready(&GroupValuesType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "OnesTable", (PyObject *)&OnesTableType) < 0 || PyModule_AddObjectRef(m, "Repeat", (PyObject *)&RepeatType) < 0 ||
-        PyModule_AddObjectRef(m, "Records", (PyObject *)&RecordsType) < 0) {
+        PyModule_AddObjectRef(m, "Records", (PyObject *)&RecordsType) < 0 || PyModule_AddObjectRef(m, "KeyGroups", (PyObject *)&KeyGroupsType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -285,6 +285,10 @@ def _decode_value(b: bytes) -> Any:
     return _loads(b.decode("utf-8", "surrogatepass"))
 
 
+# The Python decoder alone, for C helpers that try their own first.
+python_decode_value = _decode_value
+
+
 def _dumps_text(x: Any) -> str:
     """The JSON text of a key or value in output files."""
     t = type(x)
@@ -309,6 +313,15 @@ def _with_c(name: str, twin: Callable[[Any], Any]) -> Callable[[Any], Any]:
 # ASCII strs and lists of those; their Python twins do the rest.
 decode_value: Callable[[bytes], Any] = _with_c("decode_value", _decode_value)
 dumps_text: Callable[[Any], str] = _with_c("dumps_text", _dumps_text)
+
+
+def _text_line(key: Any, value: Any) -> str:
+    """A line of output text: the key's JSON, a tab, the value's JSON, a newline."""
+    return f"{_dumps_text(key)}\t{_dumps_text(value)}\n"
+
+
+_text_line_c = speedup("text_line")
+text_line: Callable[[Any, Any], str] = _text_line if _text_line_c is None else functools.partial(_text_line_c, _dumps_text)
 
 
 def _escape_surrogates(e: UnicodeError) -> tuple[str, int]:

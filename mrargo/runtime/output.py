@@ -42,7 +42,7 @@ class OutputWriter:
             self._write_pairs(pairs)
 
     def _write_pairs(self, pairs: Iterable[tuple[Any, Any]]) -> None:
-        dumps = codec.dumps_text
+        text_line = codec.text_line
         n = 0
         try:
             if self.run is not None:
@@ -64,7 +64,7 @@ class OutputWriter:
                         raise EncodeError(f"{self.label}: OUTPUT_FORMAT 'raw' writes str values as lines, got {type(v).__name__} {v!r:.60}")
                     line = v + "\n"
                 else:
-                    line = f"{dumps(k)}\t{dumps(v)}\n"
+                    line = text_line(k, v)
                 buf.append(line)
                 self.buf_len += len(line)
                 n += 1

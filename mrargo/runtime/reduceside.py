@@ -15,6 +15,9 @@ from mrargo.runtime.context import counters_of, hook, make_job, merge_counters, 
 from mrargo.runtime.layout import FRAMEWORK, TaskId, marker_url, read_json, write_json
 from mrargo.runtime.output import OutputWriter, bump
 from mrargo.runtime.runfile import Segment, iter_record_blocks, merge_bounded
+from mrargo.runtime.speedups import speedup
+
+KeyGroups: Any = speedup("KeyGroups")
 
 
 @task_gc
@@ -30,8 +33,7 @@ def run_reduce(plan: JobPlan, run: Binding, step: int, index: int, attempt: str,
     stream = merge_bounded([_segment_source(s) for s in segments], plan.options.merge_fan_in, tmpdir)
     job = make_job(plan, run)
     reducer = user_method(job, sp.reducer, tid.label)
-    decode_key = codec.decode_key
-    decode_value = codec.decode_key if plan.sort_values else codec.decode_value
+    grouped = _key_groups(stream, plan.sort_values)
     fw: dict[str, int] = {"reduce input records": int(part["records"])}
     last = step == len(plan.steps) - 1
     out_path = layout.data_url(work, step, "reduce", index, attempt, "part" if last else "run")
@@ -40,11 +42,10 @@ def run_reduce(plan: JobPlan, run: Binding, step: int, index: int, attempt: str,
     def pairs() -> Iterator[tuple[Any, Any]]:
         groups = 0
         try:
-            for kb, group in itertools.groupby(stream, key=itemgetter(0)):
-                key = decode_key(kb)
+            for key, values in grouped:
                 current[0] = key
                 groups += 1
-                yield from reducer(key, map(decode_value, map(itemgetter(1), group)))
+                yield from reducer(key, values)
         finally:
             bump(fw, "reduce input groups", groups)
 
@@ -69,6 +70,14 @@ def run_reduce(plan: JobPlan, run: Binding, step: int, index: int, attempt: str,
     }
     write_json(marker_url(work, step, "reduce", index), marker)
     return marker
+
+
+def _key_groups(stream: Iterator[tuple[bytes, bytes]], values_are_keys: bool) -> Iterator[tuple[Any, Iterator[Any]]]:
+    """(key, values) for each key of the merged records, decoded: in C when built (KeyGroups), else groupby."""
+    if KeyGroups is not None:
+        return KeyGroups(stream, codec.decode_key, codec.python_decode_value, values_are_keys)  # type: ignore[no-any-return]
+    decode_value = codec.decode_key if values_are_keys else codec.decode_value
+    return ((codec.decode_key(kb), map(decode_value, map(itemgetter(1), group))) for kb, group in itertools.groupby(stream, key=itemgetter(0)))
 
 
 def _segment_source(seg: Segment) -> Any:
