@@ -373,7 +373,7 @@ def test_tasks_run_with_task_gc_thresholds_and_restore_them() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.sampled_from(["", "a", "ab", "x" * 16, "x" * 17, "y" * 40, "é", "éé", "\u4e2d", "\U0001f600", "\ud800"]), st.text(max_size=20)), max_size=3000))
+@given(st.lists(st.one_of(st.sampled_from(["", "a", "a\x00", "\x00", "ab", "abcdefgh", "abcdefgh\x00", "x" * 16, "x" * 17, "y" * 40, "é", "éé", "\u4e2d", "\U0001f600", "\ud800"]), st.text(max_size=20)), max_size=3000))
 def test_the_ones_table_counts_like_a_dict(words: list[str]) -> None:
     table = _c.OnesTable()
     for w in words:
