@@ -43,6 +43,7 @@ _c = importlib.import_module("mrargo.runtime._speedups")
 C: dict[tuple[Any, str], tuple[Any, Any]] = {
     (mapside, "group_pairs"): (_c.group_pairs, None),
     (mapside, "bucket_pairs"): (_c.bucket_pairs, None),
+    (mapside, "combine_counts"): (_c.combine_counts, None),
     (runfile, "unpack_records"): (_c.unpack_records, None),
     (runfile, "merge_runs"): (_c.merge_runs, None),
     (mapside, "OnesTable"): (_c.OnesTable, None),
@@ -759,3 +760,21 @@ def test_key_groups_and_text_lines_do_not_leak() -> None:
                 line(key, v)
 
     assert kept_after(once) < 50_000  # a missed decref a record would keep megabytes
+
+
+def test_combine_counts_stops_at_its_limit_and_names_where_the_combiner_raised() -> None:
+    def combiner(key: str, values: Iterator[int]) -> Iterator[tuple[str, int]]:
+        if key == "z":
+            raise ValueError("boom")
+        yield key, sum(values)
+
+    single = [("x", 1), ("y", 3), ("v", 4), ("z", 2), ("w", 5)]
+    chunk: list[Any] = []
+    at = [0, 0, 0]
+    _c.combine_counts(single, combiner, itertools.repeat, chunk, 2, at)
+    assert chunk == [("x", 1), ("y", 3)] and chunk[0] is single[0] and at == [2, 3, 1]
+    with pytest.raises(ValueError, match="boom"):
+        _c.combine_counts(single, combiner, itertools.repeat, chunk, 100, at)
+    assert chunk == [("x", 1), ("y", 3), ("v", 4)] and at == [3, 9, 2]  # at[0]: the key it raised on
+    with pytest.raises(TypeError, match="not iterable"):
+        _c.combine_counts([("k", 2)], lambda k, vs: None, itertools.repeat, [], 10, [0, 0, 0])

@@ -721,6 +721,91 @@ done:
 }
 
 
+/* combine_counts(single, combiner, repeat, chunk, limit, at) -> None
+ *
+ * The combiner over counted keys, _combined's first loop in C: for each
+ * (key, n) of single[at[0]:], a count of 1 passes as the (key, 1) tuple
+ * itself, and any other count extends chunk with combiner(key, repeat(1,
+ * n)).  Stops once chunk holds `limit` pairs or single ends.  at is
+ * [next index, combine input records, combine output records], kept up to
+ * date; when the combiner raises, at[0] is the index of its key. */
+static PyObject *
+combine_counts(PyObject *self, PyObject *args)
+{
+    PyObject *single, *combiner, *repeat, *chunk, *at;
+    Py_ssize_t limit;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!OOO!nO!", &PyList_Type, &single, &combiner, &repeat, &PyList_Type, &chunk, &limit, &PyList_Type, &at))
+        return NULL;
+    if (PyList_GET_SIZE(at) != 3) {
+        PyErr_SetString(PyExc_ValueError, "combine_counts: at must hold three ints");
+        return NULL;
+    }
+    Py_ssize_t v[3];
+    for (int j = 0; j < 3; j++) {
+        v[j] = PyLong_AsSsize_t(PyList_GET_ITEM(at, j));
+        if (v[j] == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    Py_ssize_t i = v[0] < 0 ? 0 : v[0];
+    int failed = 0;
+    for (; i < PyList_GET_SIZE(single) && PyList_GET_SIZE(chunk) < limit; i++) {
+        PyObject *item = PyList_GET_ITEM(single, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 || !PyLong_CheckExact(PyTuple_GET_ITEM(item, 1))) {
+            PyErr_SetString(PyExc_TypeError, "combine_counts: single must hold (key, count) tuples");
+            failed = 1;
+            break;
+        }
+        Py_ssize_t n = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 1));
+        if (n == -1 && PyErr_Occurred()) {
+            failed = 1;
+            break;
+        }
+        if (n == 1) {
+            if (PyList_Append(chunk, item) < 0) { /* (key, 1): the pair itself */
+                failed = 1;
+                break;
+            }
+            continue;
+        }
+        v[1] += n; /* counted before the call, as the Python loop does */
+        Py_INCREF(item); /* the combiner runs Python code */
+        PyObject *count = PyTuple_GET_ITEM(item, 1);
+        PyObject *rargs[2] = {one, count};
+        PyObject *values = PyObject_Vectorcall(repeat, rargs, 2, NULL);
+        PyObject *cargs[2] = {PyTuple_GET_ITEM(item, 0), values};
+        PyObject *out = values ? PyObject_Vectorcall(combiner, cargs, 2, NULL) : NULL;
+        Py_XDECREF(values);
+        Py_DECREF(item);
+        Py_ssize_t before = PyList_GET_SIZE(chunk);
+        PyObject *extended = out ? PySequence_InPlaceConcat(chunk, out) : NULL; /* chunk += out */
+        Py_XDECREF(out);
+        if (extended == NULL) {
+            failed = 1;
+            break;
+        }
+        Py_DECREF(extended);
+        v[2] += PyList_GET_SIZE(chunk) - before;
+    }
+    v[0] = i;
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    for (int j = 0; j < 3; j++) {
+        PyObject *x = PyLong_FromSsize_t(v[j]);
+        if (x == NULL) {
+            Py_XDECREF(type);
+            Py_XDECREF(exc);
+            Py_XDECREF(tb);
+            return NULL;
+        }
+        PyList_SetItem(at, j, x);
+    }
+    PyErr_Restore(type, exc, tb);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* ---- finishing a map task: encode, partition and pack records ---------- */
 
 /* CRC-32 as zlib computes it (reflected 0xEDB88320), so partitions are the
@@ -1956,6 +2041,7 @@ static PyTypeObject GroupValuesType = {
 static PyMethodDef methods[] = {
     {"group_pairs", group_pairs, METH_VARARGS, "Count (str, 1) pairs and group other (str, value) pairs from an iterator."},
     {"iter_values", iter_values, METH_O, "(count, iterator) of a key's waiting values, each repeat written out."},
+    {"combine_counts", combine_counts, METH_VARARGS, "Run the combiner over counted keys into a chunk of pairs."},
     {"bucket_pairs", bucket_pairs, METH_VARARGS, "Encode and partition (str, value) pairs into buffers."},
     {"unpack_records", unpack_records, METH_VARARGS, "Unpack a run-file block payload into (bytes, bytes) records."},
     {"merge_runs", merge_runs, METH_O, "Merge sorted lists of (bytes, bytes) records into one sorted list."},

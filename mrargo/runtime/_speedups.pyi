@@ -41,6 +41,9 @@ def group_pairs(ones: OnesTable, groups: dict[str, list[Any]], pairs: Iterator[A
 def iter_values(values: list[Any]) -> tuple[int, Iterator[Any]]:
     """How many values a key's waiting list stands for, and an iterator over them, each repeat written out."""
 
+def combine_counts(single: list[tuple[str, int]], combiner: Callable[[str, Iterator[int]], Any], repeat: Callable[[int, int], Iterator[int]], chunk: list[Any], limit: int, at: list[int]) -> None:
+    """The combiner over (key, count) from ``at[0]`` into ``chunk`` until it holds ``limit`` pairs; ``at``: [next index, input, output]."""
+
 def bucket_pairs(pairs: list[Any], start: int, bufs: list[list[Record]] | list[Records], encode_value: Callable[[Any], bytes], json_values: bool) -> int:
     """Encode and partition exact (str, value) tuples from ``start``; return the index of the first one it left."""
 

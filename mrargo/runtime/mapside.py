@@ -32,6 +32,7 @@ from mrargo.runtime.speedups import speedup
 group_pairs: Any = speedup("group_pairs")
 OnesTable: Any = speedup("OnesTable")
 bucket_pairs: Any = speedup("bucket_pairs")
+combine_counts: Any = speedup("combine_counts")
 iter_values_c: Any = speedup("iter_values")
 Records: Any = speedup("Records")
 
@@ -443,18 +444,31 @@ class MapOutput:
         cin = cout = 0
         key: Any = None
         try:
-            for key, n in single:
-                if n == 1:
-                    add((key, 1))
-                    continue
-                cin += n
-                before = len(chunk)
-                chunk += combiner(key, repeat(1, n))
-                cout += len(chunk) - before
-                if len(chunk) >= _CHUNK:
-                    yield chunk
-                    chunk = []
-                    add = chunk.append
+            if combine_counts is not None:
+                at = [0, 0, 0]  # next index, combine input, combine output
+                try:
+                    while at[0] < len(single):
+                        combine_counts(single, combiner, repeat, chunk, _CHUNK, at)
+                        if len(chunk) >= _CHUNK:
+                            yield chunk
+                            chunk = []
+                            add = chunk.append
+                finally:
+                    key = single[at[0]][0] if at[0] < len(single) else key  # the combiner's key, if it raised
+                    cin, cout = cin + at[1], cout + at[2]
+            else:
+                for key, n in single:
+                    if n == 1:
+                        add((key, 1))
+                        continue
+                    cin += n
+                    before = len(chunk)
+                    chunk += combiner(key, repeat(1, n))
+                    cout += len(chunk) - before
+                    if len(chunk) >= _CHUNK:
+                        yield chunk
+                        chunk = []
+                        add = chunk.append
             del single
             pop = groups.popitem
             for _ in range(len(groups)):
