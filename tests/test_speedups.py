@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from mrargo.errors import CorruptDataError, EncodeError, UserCodeError
 from mrargo.plan import Options, bind, build_plan
-from mrargo.runtime import codec, commit, layout, mapside, reduceside, runfile, speedups, tasks
+from mrargo.runtime import codec, commit, layout, mapside, output, reduceside, runfile, speedups, tasks
 from mrargo.runtime.output import OutputWriter
 
 # The C module itself, whether or not this run uses it: CI runs the suite
@@ -55,6 +55,7 @@ C: dict[tuple[Any, str], tuple[Any, Any]] = {
     (codec, "dumps_text"): (functools.partial(_c.dumps_text, codec._dumps_text), codec._dumps_text),
     (codec, "text_line"): (functools.partial(_c.text_line, codec._dumps_text), codec._text_line),
     (reduceside, "KeyGroups"): (_c.KeyGroups, None),
+    (output, "text_lines"): (_c.text_lines, None),
 }
 C_LOOP = _c.group_pairs
 
@@ -778,3 +779,29 @@ def test_combine_counts_stops_at_its_limit_and_names_where_the_combiner_raised()
     assert chunk == [("x", 1), ("y", 3), ("v", 4)] and at == [3, 9, 2]  # at[0]: the key it raised on
     with pytest.raises(TypeError, match="not iterable"):
         _c.combine_counts([("k", 2)], lambda k, vs: None, itertools.repeat, [], 10, [0, 0, 0])
+
+
+def written_text(items: list[Any], use_c: bool) -> tuple[bytes, int, dict[str, int], str]:
+    with helpers(use_c):
+        f = io.BytesIO()
+        counters: dict[str, int] = {}
+        out = OutputWriter(f, fmt="json", counters=counters, label="reduce 1/1", name="reduce output records")
+        error = ""
+        try:
+            out.add_from(iter(items))
+            out.close()
+        except EncodeError as e:
+            error = str(e)
+        return f.getvalue(), out.records, counters, error
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(json_value, json_value) | st.lists(json_value, min_size=2, max_size=2) | st.just(("a", "b", "c")), max_size=30))
+def test_output_text_is_the_same_from_c_and_python(items: list[Any]) -> None:
+    assert written_text(items, True) == written_text(items, False)
+
+
+def test_output_text_crosses_its_megabyte_buffer_the_same_way() -> None:
+    items = [(f"key{i}", ["x" * 50, i]) for i in range(60_000)]  # about 4 MB of text
+    mine = written_text(items, True)
+    assert mine == written_text(items, False) and mine[1] == 60_000 and mine[0].count(b"\n") == 60_000

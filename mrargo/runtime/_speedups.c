@@ -553,6 +553,30 @@ iter_values(PyObject *self, PyObject *values)
 /* Pairs are pulled this many at a time, so that the table slots of their
  * keys can be fetched from memory while the mapper makes the next ones:
  * the slot's cache miss was most of a counted pair's cost. */
+/* counts[i] += add[i] for a list of two ints, keeping an exception that
+ * is already set (the caller's loop stopped on it, and it still counts
+ * what it took).  -1 (that exception dropped) if the additions fail. */
+static int
+add_counts(PyObject *counts, const Py_ssize_t add[2])
+{
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    for (int i = 0; i < 2; i++) {
+        PyObject *delta = PyLong_FromSsize_t(add[i]);
+        PyObject *sum = delta ? PyNumber_Add(PyList_GET_ITEM(counts, i), delta) : NULL;
+        Py_XDECREF(delta);
+        if (sum == NULL) {
+            Py_XDECREF(type);
+            Py_XDECREF(exc);
+            Py_XDECREF(tb);
+            return -1;
+        }
+        PyList_SetItem(counts, i, sum); /* steals sum, drops the old count */
+    }
+    PyErr_Restore(type, exc, tb);
+    return 0;
+}
+
 #define BATCH 16
 
 /* Take one (str, value) tuple into the tables.  Returns 1 if it added a
@@ -701,26 +725,11 @@ group_pairs(PyObject *self, PyObject *args)
     }
     result = Py_NewRef(Py_Ellipsis);
 
-done:
-    if (n) {
-        /* Keep an exception the mapper raised while the counts are added. */
-        PyObject *type, *exc, *tb;
-        PyErr_Fetch(&type, &exc, &tb);
-        Py_ssize_t add[2] = {n, appended};
-        for (int i = 0; i < 2; i++) {
-            PyObject *delta = PyLong_FromSsize_t(add[i]);
-            PyObject *sum = delta ? PyNumber_Add(PyList_GET_ITEM(taken, i), delta) : NULL;
-            Py_XDECREF(delta);
-            if (sum == NULL) {
-                Py_XDECREF(type);
-                Py_XDECREF(exc);
-                Py_XDECREF(tb);
-                Py_XDECREF(result);
-                return NULL;
-            }
-            PyList_SetItem(taken, i, sum); /* steals sum, drops the old count */
-        }
-        PyErr_Restore(type, exc, tb);
+done:;
+    Py_ssize_t add[2] = {n, appended};
+    if (n && add_counts(taken, add) < 0) {
+        Py_XDECREF(result);
+        return NULL;
     }
     return result;
 }
@@ -1857,6 +1866,61 @@ text_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return line;
 }
 
+/* text_lines(pairs, fallback, buf, limit, counts) -> item
+ *
+ * Output text for what an iterator yields: each exact 2-tuple becomes its
+ * text_line, appended to buf (a list of str), until the lines appended
+ * reach `limit` characters (returns Ellipsis), the iterator ends (None),
+ * or it yields anything else (returned, for the Python loop, which holds
+ * the one definition of a pair and of its errors).  counts = [lines,
+ * characters] is added to as it goes, also when an error stops it. */
+static PyObject *
+text_lines(PyObject *self, PyObject *args)
+{
+    PyObject *pairs, *fallback, *buf, *counts;
+    Py_ssize_t limit, lines = 0, chars = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOO!nO!", &pairs, &fallback, &PyList_Type, &buf, &limit, &PyList_Type, &counts))
+        return NULL;
+    if (!PyIter_Check(pairs) || PyList_GET_SIZE(counts) != 2) {
+        PyErr_SetString(PyExc_TypeError, "text_lines: pairs must be an iterator and counts a list of two ints");
+        return NULL;
+    }
+    PyObject *result = NULL;
+    while (chars < limit) {
+        PyObject *item = PyIter_Next(pairs);
+        if (item == NULL) {
+            if (!PyErr_Occurred())
+                result = Py_NewRef(Py_None);
+            goto done;
+        }
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
+            result = item;
+            goto done;
+        }
+        PyObject *targs[3] = {fallback, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1)};
+        PyObject *line = text_line(NULL, targs, 3);
+        Py_DECREF(item);
+        if (line == NULL)
+            goto done;
+        int rc = PyList_Append(buf, line);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(line);
+        Py_DECREF(line);
+        if (rc < 0)
+            goto done;
+        lines++;
+        chars += len;
+    }
+    result = Py_NewRef(Py_Ellipsis);
+done:;
+    Py_ssize_t add[2] = {lines, chars};
+    if (add_counts(counts, add) < 0) {
+        Py_XDECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
 /* ---- KeyGroups: a reduce task's merged records, grouped by key -----------
  *
  * KeyGroups(records, decode_key, decode_value, values_are_keys) yields
@@ -2052,6 +2116,7 @@ static PyMethodDef methods[] = {
     {"merge_runs", merge_runs, METH_O, "Merge sorted lists of (bytes, bytes) records into one sorted list."},
     {"decode_value", (PyCFunction)(void (*)(void))decode_value, METH_FASTCALL, "decode_value(fallback, b): codec.decode_value, in C for small ints, plain ASCII strs and lists of them."},
     {"dumps_text", (PyCFunction)(void (*)(void))dumps_text, METH_FASTCALL, "dumps_text(fallback, x): codec.dumps_text, in C for plain ASCII strs, ints and lists of ASCII strs."},
+    {"text_lines", text_lines, METH_VARARGS, "Output text lines for an iterator's pairs, into a list."},
     {"text_line", (PyCFunction)(void (*)(void))text_line, METH_FASTCALL, "text_line(fallback, key, value): dumps_text(key) TAB dumps_text(value) LF."},
     {"crc32", crc32_py, METH_VARARGS, "CRC-32 as zlib.crc32 computes it (for tests)."},
     {NULL, NULL, 0, NULL},

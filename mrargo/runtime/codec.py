@@ -320,6 +320,9 @@ def _text_line(key: Any, value: Any) -> str:
     return f"{_dumps_text(key)}\t{_dumps_text(value)}\n"
 
 
+# The Python text of a key or value alone, for C helpers that try their own first.
+python_dumps_text = _dumps_text
+
 _text_line_c = speedup("text_line")
 text_line: Callable[[Any, Any], str] = _text_line if _text_line_c is None else functools.partial(_text_line_c, _dumps_text)
 

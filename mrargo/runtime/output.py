@@ -9,8 +9,11 @@ from mrargo.errors import EncodeError
 from mrargo.runtime import codec
 from mrargo.runtime.mapside import as_pair, encoding_errors
 from mrargo.runtime.runfile import RunWriter
+from mrargo.runtime.speedups import speedup
 
 MB = 1 << 20
+
+text_lines: Any = speedup("text_lines")
 
 
 def bump(c: dict[str, int], name: str, n: int = 1) -> None:
@@ -55,6 +58,26 @@ class OutputWriter:
                     n += 1
                 return
             buf, raw = self.buf, self.raw
+            if text_lines is not None and not raw:
+                # In C, exact 2-tuples a megabyte of text at a time; any
+                # other item comes back to be taken (or refused) here.
+                counts = [0, 0]  # lines, characters
+                try:
+                    it = iter(pairs)
+                    while (item := text_lines(it, codec.python_dumps_text, buf, MB + 1 - self.buf_len, counts)) is not None:
+                        if item is not Ellipsis:
+                            k, v = item if type(item) is tuple else as_pair(item)
+                            line = text_line(k, v)
+                            buf.append(line)
+                            counts[0] += 1
+                            counts[1] += len(line)
+                        n, self.buf_len = n + counts[0], self.buf_len + counts[1]
+                        counts[0] = counts[1] = 0
+                        if self.buf_len > MB:
+                            self._flush()
+                finally:
+                    n, self.buf_len = n + counts[0], self.buf_len + counts[1]
+                return
             for pair in pairs:
                 if type(pair) is not tuple:
                     pair = as_pair(pair)
