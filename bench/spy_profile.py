@@ -39,7 +39,7 @@ RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("runtime/mapside.py", ("_sort_records",), "sort"),
     ("runtime/mapside.py", ("spill", "_segment_blocks"), "spill"),
     ("runtime/mapside.py", ("finish",), "free the buffers after writing"),
-    ("runtime/runfile.py", ("write_all", "_write_list", "_flush_block", "write", "end_segment"), "pack + write run file"),
+    ("runtime/runfile.py", ("write_all", "_write_packed", "_flush_block", "write", "end_segment"), "pack + write run file"),
     ("runtime/runfile.py", ("*",), "read + merge runs"),
     ("store.py", ("range_reader",), "read + merge runs"),
     ("runtime/reduceside.py", ("*",), "reduce: group by key"),
