@@ -138,20 +138,20 @@ table_resize(OnesTable *t, Py_ssize_t cap)
 
 /* The table's own hash of a str key.  Every word a mapper yields is a new
  * str whose hash is not yet computed, and str's SipHash cost about 9 ns a
- * pair (2% of a word count's CPU); for one-byte-kind strings, the table
- * uses a multiply-xorshift hash of their 8-byte words, seeded with
- * Python's hash secret (so PYTHONHASHSEED randomizes it too).  Equal
- * strings always have the same kind, so the two hashes never meet.  Only
- * the order of items() depends on it, never the output. */
+ * pair; for one-byte-kind strings, the table mixes their 8-byte words
+ * with a keyed 64x64->128-bit multiply (wyhash's "mum"), both keys from
+ * Python's hash secret, so PYTHONHASHSEED randomizes it too.  Keyed, not
+ * just seeded: an earlier multiply-xorshift let crafted words collide
+ * whatever the seed (bit 63 passed through it untouched), and 65k of them
+ * took 15 s to count.  Equal strings always have the same kind, so the
+ * two hashes never meet.  Only the order of items() depends on it, never
+ * the output.  Without 128-bit integers, SipHash it is. */
+#if defined(__SIZEOF_INT128__)
 static inline uint64_t
-mix64(uint64_t x)
+mum(uint64_t a, uint64_t b)
 {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
+    unsigned __int128 r = (unsigned __int128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
 static inline Py_hash_t
@@ -159,22 +159,42 @@ key_hash(PyObject *key)
 {
     if (PyUnicode_KIND(key) != PyUnicode_1BYTE_KIND)
         return PyObject_Hash(key);
+    const uint64_t k0 = _Py_HashSecret.siphash.k0, k1 = _Py_HashSecret.siphash.k1;
     const unsigned char *p = PyUnicode_1BYTE_DATA(key);
-    size_t n = (size_t)PyUnicode_GET_LENGTH(key);
-    uint64_t h = _Py_HashSecret.siphash.k0 ^ (n * 0x9E3779B97F4A7C15ULL);
+    size_t n = (size_t)PyUnicode_GET_LENGTH(key), len = n;
+    uint64_t h = k0 ^ 0x9E3779B97F4A7C15ULL;
     for (; n >= 8; p += 8, n -= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
-        h ^= h >> 29;
+        h = mum(w ^ k1 ^ 0xa0761d6478bd642fULL, h ^ 0xe7037ed1a0b428dbULL);
     }
     if (n) {
         uint64_t w = 0;
         memcpy(&w, p, n);
-        h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+        h = mum(w ^ k1 ^ 0xa0761d6478bd642fULL, h ^ 0xe7037ed1a0b428dbULL);
     }
-    h = mix64(h);
+    h = mum(h ^ (uint64_t)len ^ 0x8ebc6af09c88c6e3ULL, k0 ^ 0x589965cc75374cc3ULL);
     return (Py_hash_t)(h >> 1); /* never -1: that is PyObject_Hash's error */
+}
+#else
+static inline Py_hash_t
+key_hash(PyObject *key)
+{
+    return PyObject_Hash(key);
+}
+#endif
+
+/* _key_hash(s): the table's hash of an exact str (for tests). */
+static PyObject *
+key_hash_py(PyObject *self, PyObject *s)
+{
+    (void)self;
+    if (!PyUnicode_CheckExact(s)) {
+        PyErr_SetString(PyExc_TypeError, "_key_hash: an exact str");
+        return NULL;
+    }
+    Py_hash_t h = key_hash(s);
+    return h == -1 ? NULL : PyLong_FromSsize_t(h);
 }
 
 /* Add n to key's count (key: an exact str; hash: key_hash(key)). */
@@ -2119,6 +2139,7 @@ static PyMethodDef methods[] = {
     {"text_lines", text_lines, METH_VARARGS, "Output text lines for an iterator's pairs, into a list."},
     {"text_line", (PyCFunction)(void (*)(void))text_line, METH_FASTCALL, "text_line(fallback, key, value): dumps_text(key) TAB dumps_text(value) LF."},
     {"crc32", crc32_py, METH_VARARGS, "CRC-32 as zlib.crc32 computes it (for tests)."},
+    {"_key_hash", key_hash_py, METH_O, "OnesTable's hash of a str (for tests)."},
     {NULL, NULL, 0, NULL},
 };
 
