@@ -1958,12 +1958,14 @@ typedef struct {
     int values_are_keys, exhausted;
     PyObject *cur; /* the next record not yet taken, or NULL */
     PyObject *key; /* the key bytes of the last group started */
+    Py_ssize_t group; /* how many groups started */
 } KeyGroups;
 
 typedef struct {
     PyObject_HEAD
     KeyGroups *parent;
     PyObject *key; /* NULL once ended */
+    Py_ssize_t group; /* its parent's group number: a later group ends it, as groupby's do, even with equal key bytes */
 } GroupValues;
 
 static PyTypeObject KeyGroupsType, GroupValuesType;
@@ -2056,6 +2058,7 @@ key_groups_next(KeyGroups *g)
         return NULL;
     PyObject *kb = PyTuple_GET_ITEM(g->cur, 0);
     Py_XSETREF(g->key, Py_NewRef(kb));
+    g->group++;
     PyObject *key = decode_key_with(g->decode_key, kb);
     if (key == NULL)
         return NULL;
@@ -2066,6 +2069,7 @@ key_groups_next(KeyGroups *g)
     }
     v->parent = (KeyGroups *)Py_NewRef(g);
     v->key = Py_NewRef(g->key);
+    v->group = g->group;
     PyObject *pair = PyTuple_New(2);
     if (pair == NULL) {
         Py_DECREF(key);
@@ -2091,6 +2095,10 @@ group_values_next(GroupValues *v)
     if (v->key == NULL)
         return NULL;
     KeyGroups *g = v->parent;
+    if (v->group != g->group) {
+        Py_CLEAR(v->key);
+        return NULL;
+    }
     int rc = kg_fetch(g);
     if (rc < 0)
         return NULL;
