@@ -195,8 +195,9 @@ class MapOutput:
         self.combiner = combiner
         self.encode_value = codec.encode_key if sort_values else codec.encode_value
         self.counters = counters
-        # A partition's encoded records: packed in C (about 40 bytes a
-        # record where a list's tuple and two bytes took 170), else a list.
+        # A partition's encoded records: packed in C (63 bytes a record of
+        # a 200k-key finish, where a list's tuple and two bytes took 145),
+        # else a list.
         self.bufs: list[Any] = [Records() if Records is not None else [] for _ in range(partitions)]
         # Waiting pairs, in two tables.  A (str, 1) pair is counted,
         # ones[k] += 1, so a count's millions of (word, 1) cost one table

@@ -2,7 +2,7 @@
 
 A run file is a sequence of blocks.  Each block is
 
-    b"MRB1" | u32 payload length | u32 crc32(payload) | u32 record count | payload
+    b"MRB2" | u32 payload length | u32 crc32(payload) | u32 record count | payload
 
 and the payload is records ``u32 klen | u32 vlen | key | value``.  A file
 holds one segment per partition, one after another; the writer returns each
