@@ -1,7 +1,7 @@
 """The embedded executor: runs a job plan on this machine with a process pool.
 
-Every map and reduce task runs in a child process of its own (forked where
-the platform allows, so the job is loaded once), which lets the executor
+Every map and reduce task runs in a child process of its own (forked, so
+the job is loaded once; see children.py), which lets the executor
 time a task out, notice a crash, and retry just that task.  Split, shuffle
 and commit are cheap and run in this process.  The task bodies are the ones
 Argo pods run, so a local run is evidence for a cluster run.
@@ -9,9 +9,7 @@ Argo pods run, so a local run is evidence for a cluster run.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -19,7 +17,6 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from mrargo import store
@@ -33,6 +30,8 @@ from mrargo.errors import (
     UsageError,
     UserCodeError,
 )
+from mrargo.local import children
+from mrargo.local.children import Child
 from mrargo.local.progress import Progress
 from mrargo.plan.model import DEFAULT_RETRIES, Binding, JobPlan, shipped_name
 from mrargo.runtime import commit, reduceside, tasks
@@ -63,8 +62,7 @@ class LocalOptions:
 @dataclass
 class _Running:
     task: TaskId
-    proc: Any
-    conn: Connection
+    proc: Child
     started: float
     attempt: int
 
@@ -87,7 +85,6 @@ class Executor:
         self.attempts = 0
         self.retried = 0
         self.scratch = ""
-        self.ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
     # -- the whole job -------------------------------------------------------
 
@@ -147,44 +144,37 @@ class Executor:
     def _run_phase(self, phase: str, todo: list[TaskId]) -> None:
         self.progress.start(phase, len(todo))
         queue = [(t, 1) for t in todo]
-        running: dict[Connection, _Running] = {}
+        running: dict[Child, _Running] = {}
         try:
             while queue or running:
                 while queue and len(running) < max(1, self.opts.workers):
                     t, attempt = queue.pop(0)
                     r = self._start(t, attempt)
-                    running[r.conn] = r
-                ready = wait(list(running), timeout=0.2)
-                for conn in list(running):
-                    if conn in ready:
-                        self._finished(running.pop(conn), queue)
+                    running[r.proc] = r
+                for child in children.wait(list(running), timeout=0.2):
+                    self._finished(running.pop(child), queue)
                 self._check_timeouts(running, queue)
         except BaseException:
             for r in running.values():
-                _kill(r.proc)
+                r.proc.kill()
             raise
         self.progress.finish()
 
     def _start(self, task: TaskId, attempt: int) -> _Running:
         self.attempts += 1
-        parent, child = self.ctx.Pipe(duplex=False)
-        proc = self.ctx.Process(target=_child_main, args=(child, self.plan, self.run_, task, self.scratch, self._files_dir()), daemon=True)
-        proc.start()
-        child.close()
-        return _Running(task, proc, parent, time.monotonic(), attempt)
+        plan, run, scratch, files = self.plan, self.run_, self.scratch, self._files_dir()
+        proc = children.start(lambda fd: _child_main(fd, plan, run, task, scratch, files))
+        return _Running(task, proc, time.monotonic(), attempt)
 
     def _finished(self, r: _Running, queue: list[tuple[TaskId, int]]) -> None:
-        try:
-            msg = json.loads(r.conn.recv_bytes())
-        except (EOFError, OSError, ValueError):
-            msg = None
-        r.conn.close()
-        r.proc.join()
+        data = r.proc.message()
+        msg = None if data is None else json.loads(data)
+        code = r.proc.join()
         if msg is not None and msg["ok"]:
             self.progress.advance()
             return
         if msg is None:
-            msg = {"ok": False, "type": "crash", "message": f"{r.task.label}: worker process died (exit code {r.proc.exitcode})"}
+            msg = {"ok": False, "type": "crash", "message": f"{r.task.label}: worker process died (exit code {code})"}
         self._failed(r, msg, queue)
 
     def _failed(self, r: _Running, msg: dict[str, Any], queue: list[tuple[TaskId, int]]) -> None:
@@ -201,16 +191,15 @@ class Executor:
             raise UserCodeError(text, user_traceback=tb)
         raise TaskFailedError(text, user_traceback=tb, exit_code=int(msg.get("exit", EXIT_FAILED)))
 
-    def _check_timeouts(self, running: dict[Connection, _Running], queue: list[tuple[TaskId, int]]) -> None:
+    def _check_timeouts(self, running: dict[Child, _Running], queue: list[tuple[TaskId, int]]) -> None:
         limit = self.opts.timeout
         if not limit:
             return
         now = time.monotonic()
-        for conn, r in list(running.items()):
+        for child, r in list(running.items()):
             if now - r.started > limit:
-                del running[conn]
-                _kill(r.proc)
-                conn.close()
+                del running[child]
+                child.kill()
                 msg = {"ok": False, "type": "timeout", "message": f"{r.task.label}: timed out after {limit:g} s"}
                 self._failed(r, msg, queue)
 
@@ -234,13 +223,7 @@ class Executor:
                 raise MrargoError(f"FILES entry {rel!r} not found at {src}; FILES (and DIRS) paths are relative to the job file")
 
 
-def _kill(proc: Any) -> None:
-    with contextlib.suppress(Exception):
-        proc.kill()
-        proc.join(5)
-
-
-def _child_main(conn: Connection, plan: JobPlan, run: Binding, task: TaskId, scratch: str, files_dir: str) -> None:
+def _child_main(fd: int, plan: JobPlan, run: Binding, task: TaskId, scratch: str, files_dir: str) -> None:
     """Run one task attempt in a fresh process and report on the pipe."""
     # The parent handles Ctrl-C and SIGTERM, and kills its children.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -256,9 +239,9 @@ def _child_main(conn: Connection, plan: JobPlan, run: Binding, task: TaskId, scr
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     try:
-        conn.send_bytes(json.dumps(msg).encode())
+        children.send(fd, json.dumps(msg).encode())
     finally:
-        conn.close()
+        os.close(fd)
         exit_task_process(0)  # flushes what the task printed
 
 
