@@ -15,6 +15,7 @@ the file and the task that wrote it, never a silently short partition.
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import struct
 import tempfile
@@ -213,7 +214,16 @@ def iter_records(read: Callable[[int], bytes], label: str, producer: str, expect
 
 
 def merge_blocks(sources: list[Iterator[list[Record]]]) -> Iterator[Record]:
-    """k-way merge of sorted streams of blocks; holds one block per stream.
+    """k-way merge of sorted streams of blocks, record by record (see merged_lists); holds one block per stream.
+
+    The records come through ``chain``, in C: a generator that yielded
+    each one cost a reduce task about 3 ms per 67k records.
+    """
+    return itertools.chain.from_iterable(merged_lists(sources))
+
+
+def merged_lists(sources: list[Iterator[list[Record]]]) -> Iterator[list[Record]]:
+    """k-way merge of sorted streams of blocks, as sorted lists of records; holds one block per stream.
 
     Each round takes, from every stream, the records up to the smallest
     last record among the current blocks (the watermark), and merges those
@@ -241,13 +251,12 @@ def merge_blocks(sources: list[Iterator[list[Record]]]) -> Iterator[Record]:
                 end = bisect.bisect_right(block, mark, pos)
                 runs.append(block[pos:end])
                 nxt.append((block, end, s))
-        yield from _merge_runs(runs)
+        yield _merge_runs(runs)
         heads = nxt
     if heads:
         block, pos, s = heads[0]
-        yield from block[pos:]
-        for block in s:
-            yield from block
+        yield block[pos:] if pos else block
+        yield from s
 
 
 def _merge_runs(runs: list[list[Record]]) -> list[Record]:
