@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import reprlib
+import resource
 import sys
 import tempfile
 import zlib
@@ -49,6 +50,19 @@ CHECK_EVERY = 4096
 # Combined pairs are encoded this many at a time, so each chunk's objects
 # are freed while still in the cache.
 _CHUNK = 4096
+
+# The resident memory past which a map task with a combiner writes out
+# what waits once it fills half its buffer, not all of it.  The estimate
+# counts only what waits; the process also holds what the mapper is
+# using, and what its passing objects left to the allocator: an index
+# mapper's list of every word of a 6 MB file is 70 MB, freed but kept
+# among the arenas that its words (now keys) still use.  A process
+# should stay under 256 MiB (README, "Performance"): the file-based index
+# on 100 MB took 256 with 64 MB splits and 269 with 100, and 245-247 with
+# this guard (bench/results/2026-11-28c-memory.md).  Its default 50 MB
+# splits peak at 214-219 and did not spill; a target of 208 made them
+# spill, for +5% CPU.
+RESIDENT_TARGET = 216 << 20
 
 _STR_TAG = b"\x05"
 # What a Repeat object costs beside its value's share (the C type's size).
@@ -379,7 +393,13 @@ class MapOutput:
             # self.recent holds the value just grouped: not a slot.
             sharers = max(1, sys.getrefcount(sample) - 2 - (sample is self.recent[0]))
             self.value_bytes = extra + sys.getsizeof(sample) // sharers
-        if self._groups_size() <= self.limit:
+        size = self._groups_size()
+        if size <= self.limit:
+            # Within budget, but the process has come near the ceiling:
+            # spill rather than let what waits reach the whole buffer.  A
+            # spill empties the tables, so the next waits for another half.
+            if size > self.limit // 2 and resident_bytes() > RESIDENT_TARGET:
+                self.spill()
             return
         # The tables are emptied before the first chunk comes back, so the
         # combined pairs wait again in fresh ones.
@@ -600,6 +620,16 @@ class MapOutput:
                 os.unlink(path)
             self.spills.clear()
         return segments
+
+
+def resident_bytes() -> int:
+    """The most memory this process has held resident, in bytes: getrusage's peak, which costs under a microsecond.
+
+    The peak, not the present: memory the allocator keeps is not given
+    back anyway, and reading /proc/self/statm took 6 us a check.
+    """
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
 
 
 def _sort_records(buf: Any) -> None:
