@@ -1,7 +1,5 @@
 """``python -m mrargo`` is the ``mrargo`` command."""
 
-import sys
+from mrargo.cli import console
 
-from mrargo.cli import main
-
-sys.exit(main())
+console()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import subprocess
 import sys
+
+import yaml
 
 from conftest import ROOT, mrargo
 
@@ -58,3 +62,30 @@ def test_every_command_keeps_its_flags() -> None:
     assert "--base-image" in mrargo("image", "build", "--help").stdout
     assert "--with-minio" in mrargo("manifests", "--help").stdout
     assert "--kind" in mrargo("compile", "--help").stdout
+
+
+def test_the_command_ends_as_python_would_atexit_and_piped_output(tmp_path) -> None:
+    """The command skips the interpreter's teardown, not what it owes: atexit handlers run, and piped output arrives whole."""
+    job = tmp_path / "job.py"
+    job.write_text(
+        "import atexit\nfrom mrargo import MapReduce\n"
+        "atexit.register(lambda: print('atexit ran'))\n"
+        "class J(MapReduce):\n"
+        "    def mapper(self, _, line):\n        yield line, 1\n"
+        "    def reducer(self, k, vs):\n        yield k, sum(vs)\n"
+    )
+    (tmp_path / "in.txt").write_text("a\nb\na\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered, as it is by default
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mrargo", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+
+    proc = run("run", str(job), "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out"), "-q")
+    assert proc.returncode == 0 and proc.stdout == "atexit ran\n"
+    # The spec embeds the job, compressed: random text makes it more than a pipe's 64 KiB.
+    job.write_text(job.read_text() + "# " + base64.b64encode(os.urandom(55_000)).decode() + "\n")
+    proc = run("compile", str(job), "-i", "s3://b/in/", "-o", "s3://b/out/", "--image", "img/mrargo:1")
+    assert proc.returncode == 0 and len(proc.stdout) > 70_000 and proc.stdout.endswith("atexit ran\n")  # the handler runs here too, last
+    assert yaml.safe_load(proc.stdout.removesuffix("atexit ran\n"))["kind"] == "Workflow"
+    proc = run("run", str(job), "-i", str(tmp_path / "missing"), "-o", str(tmp_path / "out2"))
+    assert proc.returncode == 3 and proc.stderr.startswith("mrargo: error: input")

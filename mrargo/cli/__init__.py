@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mrargo.errors import EXIT_INTERRUPTED, EXIT_USAGE, MrargoError
 
@@ -47,6 +48,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"mrargo: error: {INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def console() -> NoReturn:
+    """The ``mrargo`` command's entry point: ``main()``, then an exit without the interpreter's teardown.
+
+    Freeing every module and object one at a time cost about 8 ms of each
+    run (a tiny run takes 90).  What a teardown owes is done here: atexit
+    handlers run (they flush logging, among others) and the standard
+    streams are flushed.  A thread still running, which a normal exit
+    would wait for, gets the normal exit.
+    """
+    code = main()
+    import threading
+
+    if threading.active_count() > 1:
+        sys.exit(code)
+    import atexit
+
+    from mrargo.runtime.context import exit_task_process
+
+    atexit._run_exitfuncs()
+    exit_task_process(code)  # flushes the standard streams, then os._exit
 
 
 def _print_traceback(e: BaseException) -> None:
