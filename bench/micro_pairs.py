@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from itertools import chain, repeat
 from typing import Any
 
-from mrargo.runtime._speedups import OnesTable, group_pairs
+from mrargo.runtime._speedups import GroupTable, group_pairs
 from mrargo.runtime.context import TASK_GC_THRESHOLDS
 
 WORD = re.compile(r"[a-z]+")
@@ -66,7 +66,7 @@ def main() -> None:
     cases: list[tuple[str, Callable[[], float]]] = [
         ("iterate the words", timed(lambda ws: deque(iter(ws), maxlen=0))),
         ("hash() each word", timed(lambda ws: deque(map(hash, ws), maxlen=0))),
-        ("group_pairs into an OnesTable", timed(lambda ws: group_pairs(OnesTable(), {}, zip(ws, repeat(1)), ALL, [0, 0], [None]))),
+        ("group_pairs into a GroupTable", timed(lambda ws: group_pairs(GroupTable(), zip(ws, repeat(1)), ALL, [0, 0], [None]))),
         ("Counter(words)", timed(collections.Counter)),
         ("a Python dict loop", timed(dict_loop)),
     ]
@@ -81,7 +81,7 @@ def main() -> None:
 
     cases += [
         ("the mapper, drained in C", whole(lambda pairs: deque(pairs, maxlen=0))),
-        ("the mapper + group_pairs (the map loop)", whole(lambda pairs: group_pairs(OnesTable(), {}, pairs, ALL, [0, 0], [None]))),
+        ("the mapper + group_pairs (the map loop)", whole(lambda pairs: group_pairs(GroupTable(), pairs, ALL, [0, 0], [None]))),
     ]
     for name, run in cases:
         print(f"  {name:42s} {best(run) / n * 1e9:6.1f}")

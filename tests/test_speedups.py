@@ -46,7 +46,7 @@ C: dict[tuple[Any, str], tuple[Any, Any]] = {
     (mapside, "combine_counts"): (_c.combine_counts, None),
     (runfile, "unpack_records"): (_c.unpack_records, None),
     (runfile, "merge_runs"): (_c.merge_runs, None),
-    (mapside, "OnesTable"): (_c.OnesTable, None),
+    (mapside, "GroupTable"): (_c.GroupTable, None),
     (mapside, "Records"): (_c.Records, None),
     (runfile, "Records"): (_c.Records, None),
     (mapside, "Repeat"): (_c.Repeat, mapside.PyRepeat),
@@ -221,7 +221,7 @@ def test_a_mapper_error_passes_through_with_exact_counts(use_c: bool, tmp_path) 
         with pytest.raises(KeyError, match="boom"):
             out.map_records([(None, None)], lambda _k, _v: pairs())
     assert counters["map output records"] == 2
-    assert dict(out.ones.items()) == {"a": 1} and out.groups == {"b": [[1]]} and out.pending == 1
+    assert dict(out.ones.items()) == {"a": 1} and out.waiting() == {"b": [[1]]} and out.pending == 1
 
 
 def test_the_c_loop_does_not_leak() -> None:
@@ -229,14 +229,20 @@ def test_the_c_loop_does_not_leak() -> None:
     words = [f"word{i}" for i in range(2000)]
 
     def once() -> None:
-        ones = _c.OnesTable()
-        groups: dict[str, list[Any]] = {}
+        ones = _c.GroupTable()
         taken = [0, 0]
-        stream = iter([(w, 1) for w in words] * 20 + [(w, [w]) for w in words] + [(w, 300) for w in words])
-        while (item := C_LOOP(ones, groups, stream, 4096, taken, [None])) is not None:
+        stream = iter([(w, 1) for w in words] * 20 + [(w, [w]) for w in words] + [(w, 300) for w in words] * 3 + [("solo", "v")])
+        while (item := C_LOOP(ones, stream, 4096, taken, [None])) is not None:
             assert item is Ellipsis
-        assert taken == [len(words) * 22, len(words) * 2]
-        assert dict(ones.items())["word7"] == 20 and groups["word7"] == [["word7"], 300]
+        assert taken == [len(words) * 24 + 1, len(words) * 2 + 1]
+        def shown(values: list[Any]) -> list[Any]:
+            return [("Repeat", v.value, v.n) if type(v) is _c.Repeat else v for v in values]
+
+        assert dict(ones.items())["word7"] == 20 and shown(ones.waiting()["word7"]) == [["word7"], ("Repeat", 300, 3)]
+        counted, single, grouped = ones.take()
+        assert counted == [] and single == [("solo", "v")] and len(grouped) == len(words)
+        assert shown(dict(grouped)["word7"]) == [("Repeat", 1, 20), ["word7"], ("Repeat", 300, 3)]
+        assert len(ones) == 0 and ones.last() is None
 
     # A missed decref of one tuple a pair would keep > 5 MB here.
     assert kept_after(once) < 50_000
@@ -257,19 +263,36 @@ def kept_after(once: Any, times: int = 5) -> int:
         tracemalloc.stop()
 
 
+def test_the_group_tables_sample_outlives_an_equal_value_appended() -> None:
+    # An equal str appended after another is counted in the first one's run;
+    # the sample the memory estimate reads must be the one the table holds.
+    table = _c.GroupTable()
+    table.append("k", "".join(["x", "y"]))
+    b = "".join(["x", "y"])
+    table.append("k", b)
+    del b
+    junk = ["".join(["q", str(i)]) for i in range(10_000)]  # reuse what was freed
+    assert table.last() == ("xy",) and junk
+    [shown] = table.waiting()["k"]
+    assert table.slots() == 1 and (shown.value, shown.n) == ("xy", 2)
+    (_, _, grouped) = table.take()
+    [(key, [run])] = grouped
+    assert key == "k" and type(run) is _c.Repeat and (run.value, run.n) == ("xy", 2)
+
+
 def test_the_c_loop_checks_its_arguments() -> None:
     assert C_LOOP is not None
-    table = _c.OnesTable
+    table = _c.GroupTable
     with pytest.raises(TypeError):
-        C_LOOP({}, {}, iter([]), 10, [0, 0], [None])  # ones must be a OnesTable
+        C_LOOP({}, iter([]), 10, [0, 0], [None])  # the table must be a GroupTable
     with pytest.raises(TypeError, match="iterator"):
-        C_LOOP(table(), {}, [("a", 1)], 10, [0, 0], [None])
+        C_LOOP(table(), [("a", 1)], 10, [0, 0], [None])
     with pytest.raises(ValueError, match="two ints"):
-        C_LOOP(table(), {}, iter([]), 10, [0], [None])
-    with pytest.raises(TypeError, match="lists"):
-        C_LOOP(table(), {"a": (1,)}, iter([("a", 2)]), 10, [0, 0], [None])
+        C_LOOP(table(), iter([]), 10, [0], [None])
     with pytest.raises(TypeError, match="exact str"):
         table().add(type("S", (str,), {})("a"))
+    with pytest.raises(TypeError, match="exact str"):
+        table().append(type("S", (str,), {})("a"), 2)
 
 
 def test_crc32_is_zlibs() -> None:
@@ -377,7 +400,7 @@ def test_tasks_run_with_task_gc_thresholds_and_restore_them() -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(["", "a", "a\x00", "\x00", "ab", "abcdefgh", "abcdefgh\x00", "x" * 16, "x" * 17, "y" * 40, "é", "éé", "\u4e2d", "\U0001f600", "\ud800"]), st.text(max_size=20)), max_size=3000))
 def test_the_ones_table_counts_like_a_dict(words: list[str]) -> None:
-    table = _c.OnesTable()
+    table = _c.GroupTable()
     for w in words:
         table.add(w)
     table.add("extra", 5)
@@ -392,13 +415,14 @@ def test_the_ones_table_counts_like_a_dict(words: list[str]) -> None:
 
 
 def test_the_ones_table_grows_past_many_keys() -> None:
-    table = _c.OnesTable()
-    ones, groups, taken = table, {}, [0, 0]
-    stream = iter([(f"k{i % 300_000}", 1) for i in range(600_000)])
-    while (item := C_LOOP(ones, groups, stream, 100_000, taken, [None])) is not None:
+    table = _c.GroupTable()
+    taken = [0, 0]
+    stream = iter([(f"k{i % 300_000}", 1 if i < 300_000 else f"v{i % 7}") for i in range(600_000)])
+    while (item := C_LOOP(table, stream, 100_000, taken, [None])) is not None:
         assert item is Ellipsis
-    counts = dict(table.items())
-    assert len(counts) == 300_000 and set(counts.values()) == {2}
+    counts, waiting = dict(table.items()), table.waiting()
+    assert len(counts) == len(waiting) == len(table) == 300_000 and set(counts.values()) == {1}
+    assert waiting["k12345"] == [f"v{312_345 % 7}"] and table.slots() == 300_000
 
 
 def test_both_loops_see_the_size_of_big_values(tmp_path) -> None:
@@ -569,7 +593,7 @@ def test_repeated_values_wait_as_repeats_and_reach_the_combiner_whole(use_c: boo
         counters: dict[str, int] = {}
         out = mapside.MapOutput(partitions=1, label="m", buffer_bytes=1 << 20, tmpdir=str(tmp_path), combiner=listing, counters=counters)
         out.map_records(((None, ps) for ps in lines), lambda _, ps: iter(ps))
-        slots = {k: len(v) for k, v in out.groups.items()}
+        slots = {k: len(v) for k, v in out.waiting().items()}
         assert slots["w"] == 8 and slots["v"] == 1 and out.pending == 8 + 1 + 1  # f1 x 500 is one
         f = io.BytesIO()
         segments = out.finish(f)
@@ -595,7 +619,7 @@ def test_equal_values_become_one_object(use_c: bool, tmp_path) -> None:
         counters: dict[str, int] = {}
         out = mapside.MapOutput(partitions=1, label="m", buffer_bytes=4 << 20, tmpdir=str(tmp_path), combiner=listing, counters=counters)
         out.map_records(((None, line) for line in lines), mapper)
-        names = {id(v.value if type(v) is mapside.Repeat else v) for vs in out.groups.values() for v in vs}
+        names = {id(v.value if type(v) is mapside.Repeat else v) for vs in out.waiting().values() for v in vs}
         assert len(names) == 1 and out.pending == 3000
         assert "combine input records" not in counters  # nothing was combined during the map
 

@@ -42,37 +42,57 @@ is_one(PyObject *v)
 }
 
 
-/* ---- OnesTable: how many times each str key came with the value 1 -------
+/* ---- GroupTable: a map task's waiting pairs with str keys ---------------
  *
- * A dict str -> int costs four cache misses a pair on a large vocabulary:
- * its index, its entry, the stored key's characters (the mapper's word is
- * a new object every time) and the old count, plus a new int and a second
- * lookup to store it.  This open-addressing table keeps the hash, the
- * length, the count and, for short one-byte-kind strings, the characters
- * themselves in one 56-byte slot, so a pair costs about one miss.  It
- * holds only str keys, which cannot form reference cycles.  items() come
- * in slot order: only the order of combiner calls depends on it, never the
- * output (map outputs are sorted).
+ * For each str key: how many times it came with the value 1, and its other
+ * values, in the order they came.  A dict str -> int costs four cache
+ * misses a pair on a large vocabulary: its index, its entry, the stored
+ * key's characters (the mapper's word is a new object every time) and the
+ * old count, plus a new int and a second lookup to store it; a dict of
+ * lists costs as much, and then the list and its last item.  This
+ * open-addressing table keeps the hash, the length, the count, the list,
+ * the last run of equal values and, for short one-byte-kind strings, the
+ * characters themselves in one 64-byte slot, so a pair costs about one
+ * miss, fetched ahead.  It is not tracked by the garbage collector: the
+ * values it holds are, and a cycle among them lasts until take() or
+ * clear() lets them go.  items() and take() come in slot order: only the
+ * order of combiner calls depends on it, never the output (map outputs
+ * are sorted).
  */
-#define INLINE_CHARS 16
+#define INLINE_CHARS 11
 
+/* One cache line.  A key's other values wait in its list, except the
+ * last run of equal ones, which waits in the slot itself (tail, tail_n)
+ * until a different value comes: an index appends the same file name to
+ * a word line after line, and reading the list and its last item for
+ * each cost two cache misses a pair. */
 typedef struct {
     Py_hash_t hash;
     PyObject *key; /* NULL: an empty slot */
-    Py_ssize_t count;
-    Py_ssize_t len;
-    int kind; /* PyUnicode_KIND of the key; chars are inline when kind 1 and len <= INLINE_CHARS */
+    Py_ssize_t count; /* how many times the key came with 1 */
+    PyObject *values; /* the key's other values before the tail (a list), or NULL */
+    PyObject *tail; /* the last value appended, or NULL */
+    Py_ssize_t tail_n; /* how many times in a row it came (1 for a value that never repeats) */
+    uint32_t len; /* the key's length, UINT32_MAX for that or longer */
+    unsigned char kind; /* PyUnicode_KIND of the key; chars are inline when kind 1 and len <= INLINE_CHARS */
     unsigned char chars[INLINE_CHARS];
 } Slot;
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(Slot) == 64, "a slot is one cache line");
+#endif
 
 typedef struct {
     PyObject_HEAD
     Slot *slots;
     Py_ssize_t cap; /* a power of two, or 0 */
     Py_ssize_t used;
-} OnesTable;
+    PyObject *last; /* borrowed: the value appended last, for the memory estimate's sample, or NULL */
+} GroupTable;
 
-static PyTypeObject OnesTableType;
+static PyTypeObject GroupTableType;
+static inline int same_plain(PyObject *a, PyObject *b);
+static PyObject *new_repeat(PyObject *value, Py_ssize_t n);
 
 /* Slot arrays of this size or more are aligned to it and asked to live in
  * huge pages: a count of 180k words fills 28 MiB (2^19 slots), and with 4 KiB pages a
@@ -85,36 +105,34 @@ slots_alloc(Py_ssize_t cap)
 {
     size_t bytes = (size_t)cap * sizeof(Slot);
 #ifndef _WIN32
-    if (bytes >= HUGE_SLOTS) {
-        void *p = NULL;
-        if (posix_memalign(&p, HUGE_SLOTS, bytes) != 0)
-            return NULL;
+    /* Aligned to a slot, so that each is one cache line. */
+    void *p = NULL;
+    if (posix_memalign(&p, bytes >= HUGE_SLOTS ? HUGE_SLOTS : sizeof(Slot), bytes) != 0)
+        return NULL;
 #ifdef MADV_HUGEPAGE
+    if (bytes >= HUGE_SLOTS)
         madvise(p, bytes, MADV_HUGEPAGE);
 #endif
-        memset(p, 0, bytes);
-        return p;
-    }
-#endif
-    (void)bytes;
+    memset(p, 0, bytes);
+    return p;
+#else
     return PyMem_Calloc((size_t)cap, sizeof(Slot));
+#endif
 }
 
 static void
 slots_free(Slot *slots, Py_ssize_t cap)
 {
-#ifndef _WIN32
-    if ((size_t)cap * sizeof(Slot) >= HUGE_SLOTS) {
-        free(slots);
-        return;
-    }
-#endif
     (void)cap;
+#ifndef _WIN32
+    free(slots);
+#else
     PyMem_Free(slots);
+#endif
 }
 
 static int
-table_resize(OnesTable *t, Py_ssize_t cap)
+table_resize(GroupTable *t, Py_ssize_t cap)
 {
     Slot *slots = slots_alloc(cap);
     if (slots == NULL) {
@@ -197,13 +215,15 @@ key_hash_py(PyObject *self, PyObject *s)
     return h == -1 ? NULL : PyLong_FromSsize_t(h);
 }
 
-/* Add n to key's count (key: an exact str; hash: key_hash(key)). */
-static int
-table_add_hashed(OnesTable *t, PyObject *key, Py_hash_t hash, Py_ssize_t n)
+/* The slot of key (an exact str; hash: key_hash(key)), added with a count
+ * of 0 and no values if it is new; NULL on error. */
+static Slot *
+table_slot(GroupTable *t, PyObject *key, Py_hash_t hash)
 {
     if (t->cap == 0 && table_resize(t, 1 << 12) < 0)
-        return -1;
+        return NULL;
     Py_ssize_t len = PyUnicode_GET_LENGTH(key);
+    uint32_t len32 = len < (Py_ssize_t)UINT32_MAX ? (uint32_t)len : UINT32_MAX;
     int kind = PyUnicode_KIND(key);
     const void *data = PyUnicode_DATA(key);
     size_t mask = (size_t)t->cap - 1, j = (size_t)hash & mask;
@@ -211,35 +231,101 @@ table_add_hashed(OnesTable *t, PyObject *key, Py_hash_t hash, Py_ssize_t n)
         Slot *s = &t->slots[j];
         if (s->key == NULL)
             break;
-        if (s->hash == hash && s->len == len && s->kind == kind) {
+        if (s->hash == hash && s->len == len32 && s->kind == kind && (len32 < UINT32_MAX || PyUnicode_GET_LENGTH(s->key) == len)) {
             const void *have = (kind == 1 && len <= INLINE_CHARS) ? (const void *)s->chars : PyUnicode_DATA(s->key);
-            if (s->key == key || memcmp(have, data, (size_t)len * (size_t)kind) == 0) {
-                s->count += n;
-                return 0;
-            }
+            if (s->key == key || memcmp(have, data, (size_t)len * (size_t)kind) == 0)
+                return s;
         }
         j = (j + 1) & mask;
     }
-    Slot *s = &t->slots[j];
-    s->key = Py_NewRef(key);
-    s->hash = hash;
-    s->count = n;
-    s->len = len;
-    s->kind = kind;
-    if (kind == 1 && len <= INLINE_CHARS)
-        memcpy(s->chars, data, (size_t)len);
     /* Grow past 70% full, not 50%: every new slot array is fresh memory
      * the kernel zeroes page by page (a 20.6 MB word count spent 4% of
      * its CPU there), and a task's 135k words then fit 2^18 slots instead
      * of 2^19.  Its grouping went from 0.097 to 0.075 CPU s; at 50 MB a
-     * task (200k words, 2^19 slots either way) nothing changed. */
-    if (++t->used * 10 > t->cap * 7)
-        return table_resize(t, t->cap * 2);
+     * task (200k words, 2^19 slots either way) nothing changed.  Grown
+     * before the key goes in, so the slot returned stays where it is. */
+    if ((t->used + 1) * 10 > t->cap * 7) {
+        if (table_resize(t, t->cap * 2) < 0)
+            return NULL;
+        mask = (size_t)t->cap - 1;
+        for (j = (size_t)hash & mask; t->slots[j].key != NULL; j = (j + 1) & mask)
+            ;
+    }
+    Slot *s = &t->slots[j];
+    s->key = Py_NewRef(key);
+    s->hash = hash;
+    s->count = 0;
+    s->values = NULL;
+    s->tail = NULL;
+    s->tail_n = 0;
+    s->len = len32;
+    s->kind = (unsigned char)kind;
+    if (kind == 1 && len <= INLINE_CHARS)
+        memcpy(s->chars, data, (size_t)len);
+    t->used++;
+    return s;
+}
+
+/* Add n to key's count (key: an exact str; hash: key_hash(key)). */
+static int
+table_add_hashed(GroupTable *t, PyObject *key, Py_hash_t hash, Py_ssize_t n)
+{
+    Slot *s = table_slot(t, key, hash);
+    if (s == NULL)
+        return -1;
+    s->count += n;
     return 0;
 }
 
+/* Move a slot's tail into its list (as Repeat(tail, n) for a run); 0, or -1 on error. */
 static int
-table_add(OnesTable *t, PyObject *key, Py_ssize_t n)
+flush_tail(Slot *s)
+{
+    if (s->tail == NULL)
+        return 0;
+    PyObject *v = s->tail_n > 1 ? new_repeat(s->tail, s->tail_n) : Py_NewRef(s->tail);
+    if (v == NULL)
+        return -1;
+    if (s->values == NULL) {
+        s->values = PyList_New(0);
+        if (s->values == NULL) {
+            Py_DECREF(v);
+            return -1;
+        }
+    }
+    int rc = PyList_Append(s->values, v);
+    Py_DECREF(v);
+    if (rc < 0)
+        return -1;
+    Py_CLEAR(s->tail);
+    s->tail_n = 0;
+    return 0;
+}
+
+/* Append value to key's waiting values (key: an exact str; hash:
+ * key_hash(key)).  1 if that took a new list slot, 0 if a repeat grew
+ * (append_value's rule: equal exact strs or ints), -1 on error. */
+static int
+table_append_hashed(GroupTable *t, PyObject *key, Py_hash_t hash, PyObject *value)
+{
+    Slot *s = table_slot(t, key, hash);
+    if (s == NULL)
+        return -1;
+    if (s->tail != NULL && same_plain(s->tail, value)) {
+        s->tail_n++;
+        t->last = s->tail; /* borrowed: the slot holds it (value may be an equal other object) */
+        return 0;
+    }
+    if (flush_tail(s) < 0)
+        return -1;
+    s->tail = Py_NewRef(value);
+    s->tail_n = 1;
+    t->last = s->tail;
+    return 1;
+}
+
+static int
+table_add(GroupTable *t, PyObject *key, Py_ssize_t n)
 {
     Py_hash_t hash = key_hash(key);
     return hash == -1 ? -1 : table_add_hashed(t, key, hash, n);
@@ -250,22 +336,25 @@ table_add(OnesTable *t, PyObject *key, Py_ssize_t n)
  * is).  A hint only: a resize before the key is added makes it useless,
  * never wrong. */
 static inline Py_hash_t
-table_prefetch(OnesTable *t, PyObject *key)
+table_prefetch(GroupTable *t, PyObject *key)
 {
     Py_hash_t hash = key_hash(key);
     if (hash == -1 || t->cap == 0)
         return hash;
     const char *slot = (const char *)&t->slots[(size_t)hash & ((size_t)t->cap - 1)];
     __builtin_prefetch(slot);
-    __builtin_prefetch(slot + sizeof(Slot) - 1);
     return hash;
 }
 
 static void
-table_clear_slots(OnesTable *t)
+table_clear_slots(GroupTable *t)
 {
-    for (Py_ssize_t i = 0; i < t->cap; i++)
+    for (Py_ssize_t i = 0; i < t->cap; i++) {
         Py_CLEAR(t->slots[i].key);
+        Py_CLEAR(t->slots[i].values);
+        Py_CLEAR(t->slots[i].tail);
+    }
+    t->last = NULL;
     slots_free(t->slots, t->cap);
     t->slots = NULL;
     t->cap = 0;
@@ -273,27 +362,27 @@ table_clear_slots(OnesTable *t)
 }
 
 static void
-table_dealloc(OnesTable *t)
+table_dealloc(GroupTable *t)
 {
     table_clear_slots(t);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
 static Py_ssize_t
-table_len(OnesTable *t)
+table_len(GroupTable *t)
 {
     return t->used;
 }
 
 static PyObject *
-table_add_py(OnesTable *t, PyObject *args)
+table_add_py(GroupTable *t, PyObject *args)
 {
     PyObject *key;
     Py_ssize_t n = 1;
     if (!PyArg_ParseTuple(args, "U|n", &key, &n))
         return NULL;
     if (!PyUnicode_CheckExact(key)) {
-        PyErr_SetString(PyExc_TypeError, "OnesTable.add: keys must be exact str");
+        PyErr_SetString(PyExc_TypeError, "GroupTable.add: keys must be exact str");
         return NULL;
     }
     if (table_add(t, key, n) < 0)
@@ -302,15 +391,14 @@ table_add_py(OnesTable *t, PyObject *args)
 }
 
 static PyObject *
-table_items(OnesTable *t, PyObject *Py_UNUSED(ignored))
+table_items(GroupTable *t, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *out = PyList_New(t->used);
+    PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
-    Py_ssize_t k = 0;
-    for (Py_ssize_t i = 0; i < t->cap && k < t->used; i++) {
+    for (Py_ssize_t i = 0; i < t->cap; i++) {
         Slot *s = &t->slots[i];
-        if (s->key == NULL)
+        if (s->key == NULL || s->count == 0)
             continue;
         PyObject *count = PyLong_FromSsize_t(s->count);
         PyObject *item = count ? PyTuple_New(2) : NULL;
@@ -321,13 +409,142 @@ table_items(OnesTable *t, PyObject *Py_UNUSED(ignored))
         }
         PyTuple_SET_ITEM(item, 0, Py_NewRef(s->key));
         PyTuple_SET_ITEM(item, 1, count);
-        PyList_SET_ITEM(out, k++, item);
+        int rc = PyList_Append(out, item);
+        Py_DECREF(item);
+        if (rc < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
     }
     return out;
 }
 
+/* A new reference to a (key, x) tuple. */
 static PyObject *
-table_clear(OnesTable *t, PyObject *Py_UNUSED(ignored))
+key_pair(PyObject *key, PyObject *x)
+{
+    PyObject *item = PyTuple_New(2);
+    if (item == NULL)
+        return NULL;
+    PyTuple_SET_ITEM(item, 0, Py_NewRef(key));
+    PyTuple_SET_ITEM(item, 1, Py_NewRef(x));
+    return item;
+}
+
+/* take() -> (counted, single, grouped), emptying the table.  counted:
+ * (key, count) for each key with only 1s; single: (key, value) for each
+ * key with one value, not 1, which passes the combiner by (an index's
+ * words seen in one line: 40% of a line index's keys, which then need no
+ * list); grouped: (key, values) for every other key, its 1s first in its
+ * list (1, or Repeat(1, n)). */
+static PyObject *
+table_take(GroupTable *t, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *counted = PyList_New(0), *single = PyList_New(0), *grouped = PyList_New(0), *out = NULL;
+    if (counted == NULL || single == NULL || grouped == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < t->cap; i++) {
+        Slot *s = &t->slots[i];
+        if (s->key == NULL)
+            continue;
+        PyObject *item, *into = grouped;
+        if (s->count == 0 && s->values == NULL && s->tail_n == 1) {
+            item = key_pair(s->key, s->tail);
+            into = single;
+        }
+        else if (flush_tail(s) < 0)
+            goto done;
+        else if (s->values == NULL) {
+            PyObject *count = PyLong_FromSsize_t(s->count);
+            if (count == NULL)
+                goto done;
+            item = key_pair(s->key, count);
+            Py_DECREF(count);
+            into = counted;
+        }
+        else {
+            if (s->count > 0) {
+                PyObject *ones = s->count > 1 ? new_repeat(one, s->count) : Py_NewRef(one);
+                int rc = ones == NULL ? -1 : PyList_Insert(s->values, 0, ones);
+                Py_XDECREF(ones);
+                if (rc < 0)
+                    goto done;
+                s->count = 0; /* in the list now */
+            }
+            item = key_pair(s->key, s->values);
+        }
+        if (item == NULL)
+            goto done;
+        int rc = PyList_Append(into, item);
+        Py_DECREF(item);
+        if (rc < 0)
+            goto done;
+    }
+    out = PyTuple_Pack(3, counted, single, grouped);
+    if (out != NULL)
+        table_clear_slots(t);
+done:
+    Py_XDECREF(counted);
+    Py_XDECREF(single);
+    Py_XDECREF(grouped);
+    return out;
+}
+
+static PyObject *
+table_append_py(GroupTable *t, PyObject *args)
+{
+    PyObject *key, *value;
+    if (!PyArg_ParseTuple(args, "UO", &key, &value))
+        return NULL;
+    if (!PyUnicode_CheckExact(key)) {
+        PyErr_SetString(PyExc_TypeError, "GroupTable.append: keys must be exact str");
+        return NULL;
+    }
+    Py_hash_t hash = key_hash(key);
+    int rc = hash == -1 ? -1 : table_append_hashed(t, key, hash, value);
+    return rc < 0 ? NULL : PyBool_FromLong(rc);
+}
+
+/* last() -> (value,) for the value appended last, or None. */
+static PyObject *
+table_last(GroupTable *t, PyObject *Py_UNUSED(ignored))
+{
+    return t->last == NULL ? Py_NewRef(Py_None) : PyTuple_Pack(1, t->last);
+}
+
+/* waiting() -> {key: values} for the keys with other values than 1s: a
+ * copy of each list with its tail at the end (for tests and reports). */
+static PyObject *
+table_waiting(GroupTable *t, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = PyDict_New();
+    for (Py_ssize_t i = 0; out != NULL && i < t->cap; i++) {
+        Slot *s = &t->slots[i];
+        if (s->key == NULL || (s->values == NULL && s->tail == NULL))
+            continue;
+        PyObject *values = s->values != NULL ? PyList_GetSlice(s->values, 0, PyList_GET_SIZE(s->values)) : PyList_New(0);
+        PyObject *tail = values == NULL || s->tail == NULL ? NULL : s->tail_n > 1 ? new_repeat(s->tail, s->tail_n) : Py_NewRef(s->tail);
+        if (values == NULL || (s->tail != NULL && (tail == NULL || PyList_Append(values, tail) < 0)) || PyDict_SetItem(out, s->key, values) < 0)
+            Py_CLEAR(out);
+        Py_XDECREF(tail);
+        Py_XDECREF(values);
+    }
+    return out;
+}
+
+/* slots() -> how many list slots the keys' other values take. */
+static PyObject *
+table_list_slots(GroupTable *t, PyObject *Py_UNUSED(ignored))
+{
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = 0; i < t->cap; i++)
+        if (t->slots[i].key != NULL)
+            n += (t->slots[i].values != NULL ? PyList_GET_SIZE(t->slots[i].values) : 0) + (t->slots[i].tail != NULL);
+    return PyLong_FromSsize_t(n);
+}
+
+static PyObject *
+table_clear(GroupTable *t, PyObject *Py_UNUSED(ignored))
 {
     table_clear_slots(t);
     Py_RETURN_NONE;
@@ -335,7 +552,12 @@ table_clear(OnesTable *t, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef table_methods[] = {
     {"add", (PyCFunction)table_add_py, METH_VARARGS, "add(key, n=1): count key n more times."},
-    {"items", (PyCFunction)table_items, METH_NOARGS, "A list of (key, count)."},
+    {"items", (PyCFunction)table_items, METH_NOARGS, "A list of (key, count) for the keys that came with 1."},
+    {"append", (PyCFunction)table_append_py, METH_VARARGS, "append(key, value): key's other values get value; True if that took a new list slot."},
+    {"take", (PyCFunction)table_take, METH_NOARGS, "(counted, single, grouped), emptying the table: (key, count) of keys with only 1s, (key, value) of keys with one other value, (key, values) of the rest, 1s first."},
+    {"last", (PyCFunction)table_last, METH_NOARGS, "(value,) for the value appended last, or None."},
+    {"waiting", (PyCFunction)table_waiting, METH_NOARGS, "{key: values} of the keys with other values than 1s."},
+    {"slots", (PyCFunction)table_list_slots, METH_NOARGS, "How many list slots the other values take."},
     {"clear", (PyCFunction)table_clear, METH_NOARGS, "Forget every key."},
     {NULL, NULL, 0, NULL},
 };
@@ -344,14 +566,14 @@ static PySequenceMethods table_as_sequence = {
     .sq_length = (lenfunc)table_len,
 };
 
-static PyTypeObject OnesTableType = {
+static PyTypeObject GroupTableType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mrargo.runtime._speedups.OnesTable",
-    .tp_basicsize = sizeof(OnesTable),
+    .tp_name = "mrargo.runtime._speedups.GroupTable",
+    .tp_basicsize = sizeof(GroupTable),
     .tp_dealloc = (destructor)table_dealloc,
     .tp_as_sequence = &table_as_sequence,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "str key -> how many times it came with the value 1.",
+    .tp_doc = "str key -> how many times it came with the value 1, and its other values.",
     .tp_methods = table_methods,
     .tp_new = PyType_GenericNew,
 };
@@ -401,6 +623,18 @@ repeat_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)r;
 }
 
+/* Repeat(value, n) for a value known to be an exact int or str, and n >= 1. */
+static PyObject *
+new_repeat(PyObject *value, Py_ssize_t n)
+{
+    Repeat *r = PyObject_New(Repeat, &RepeatType);
+    if (r == NULL)
+        return NULL;
+    r->value = Py_NewRef(value);
+    r->n = n;
+    return (PyObject *)r;
+}
+
 static void
 repeat_dealloc(Repeat *r)
 {
@@ -442,33 +676,6 @@ same_plain(PyObject *a, PyObject *b)
     if (PyLong_CheckExact(a) && PyLong_CheckExact(b))
         return PyObject_RichCompareBool(a, b, Py_EQ) == 1; /* int == int cannot fail */
     return 0;
-}
-
-/* Append value to a key's list of waiting values, as a repeat where it equals
- * the last one.  Returns 1 if a slot was added, 0 if a repeat grew, -1 on error. */
-static int
-append_value(PyObject *values, PyObject *value)
-{
-    Py_ssize_t size = PyList_GET_SIZE(values);
-    if (size > 0) {
-        PyObject *last = PyList_GET_ITEM(values, size - 1);
-        if (Py_IS_TYPE(last, &RepeatType)) {
-            if (same_plain(((Repeat *)last)->value, value)) {
-                ((Repeat *)last)->n++;
-                return 0;
-            }
-        }
-        else if (same_plain(last, value)) {
-            Repeat *r = PyObject_New(Repeat, &RepeatType);
-            if (r == NULL)
-                return -1;
-            r->value = last; /* the list's reference moves to the repeat */
-            r->n = 2;
-            PyList_SET_ITEM(values, size - 1, (PyObject *)r);
-            return 0;
-        }
-    }
-    return PyList_Append(values, value) < 0 ? -1 : 1;
 }
 
 /* An iterator over a key's waiting values with each repeat written out,
@@ -599,16 +806,19 @@ add_counts(PyObject *counts, const Py_ssize_t add[2])
 
 #define BATCH 16
 
-/* Take one (str, value) tuple into the tables.  Returns 1 if it added a
- * slot to groups, 0 if not, -1 on error; *counted tells if it was a 1. */
+/* Take one (str, value) tuple into the table.  Returns 1 if it added a
+ * list slot, 0 if not, -1 on error; *counted tells if it was a 1.  hash:
+ * the key's key_hash, or -1 to compute it here. */
 static int
-take_pair(PyObject *ones, PyObject *groups, PyObject *recent, PyObject *item, Py_hash_t hash, int *counted)
+take_pair(GroupTable *table, PyObject *recent, PyObject *item, Py_hash_t hash, int *counted)
 {
     PyObject *key = PyTuple_GET_ITEM(item, 0);
     PyObject *value = PyTuple_GET_ITEM(item, 1);
+    if (hash == -1 && (hash = key_hash(key)) == -1)
+        return -1;
     *counted = is_one(value);
     if (*counted)
-        return hash == -1 ? table_add((OnesTable *)ones, key, 1) : table_add_hashed((OnesTable *)ones, key, hash, 1);
+        return table_add_hashed(table, key, hash, 1);
     PyObject *last = PyList_GET_ITEM(recent, 0);
     if (value != last) {
         if (same_plain(last, value))
@@ -616,38 +826,24 @@ take_pair(PyObject *ones, PyObject *groups, PyObject *recent, PyObject *item, Py
         else if (PyUnicode_CheckExact(value) || PyLong_CheckExact(value))
             PyList_SetItem(recent, 0, Py_NewRef(value)); /* steals; drops the old one */
     }
-    PyObject *values = PyDict_GetItemWithError(groups, key); /* borrowed */
-    if (values == NULL) {
-        if (PyErr_Occurred())
-            return -1;
-        values = PyList_New(1);
-        if (values == NULL)
-            return -1;
-        PyList_SET_ITEM(values, 0, Py_NewRef(value));
-        int rc = PyDict_SetItem(groups, key, values) < 0 ? -1 : 1;
-        Py_DECREF(values);
-        return rc;
-    }
-    if (!PyList_CheckExact(values)) {
-        PyErr_SetString(PyExc_TypeError, "group_pairs: groups must map keys to lists");
-        return -1;
-    }
-    return append_value(values, value);
+    return table_append_hashed(table, key, hash, value);
 }
 
-/* group_pairs(ones, groups, pairs, limit, taken, recent) -> leftover
+/* group_pairs(table, pairs, limit, taken, recent) -> leftover
  *
  * Moves up to `limit` pairs from the iterator `pairs` into the map side's
- * two tables.  A (str, 1) tuple is counted in `ones` (an OnesTable),
- * so the millions of pairs of a count cost one dict update each and no
- * memory; any other (str, value) tuple appends its value to `groups`
- * (dict: str -> list).  Returns
+ * table of str keys (an GroupTable).  A (str, 1) tuple is only counted, so
+ * the millions of pairs of a count cost one table update each and no
+ * memory; any other (str, value) tuple appends its value to its key's
+ * list in the same slot.  A dict of lists cost a line index about four
+ * cache misses a pair (its index, its entry, the stored key's characters,
+ * the list), and SipHash; the slot is one miss, fetched ahead.  Returns
  *   - None when the iterator is exhausted,
  *   - Ellipsis when `limit` pairs were taken (the caller checks its
  *     memory budget, then calls again),
  *   - any other item: the first one whose key is not an exact str, or
  *     that is not a 2-tuple; the caller handles it and calls again.
- * `taken` is a list [pairs moved, of which added a slot to groups],
+ * `taken` is a list [pairs moved, of which added a list slot],
  * increased also when the iterator raises, so counters stay exact.
  *
  * `recent` is a list of one item: the last exact str or int value grouped.
@@ -660,12 +856,12 @@ take_pair(PyObject *ones, PyObject *groups, PyObject *recent, PyObject *item, Py
 static PyObject *
 group_pairs(PyObject *self, PyObject *args)
 {
-    PyObject *ones, *groups, *pairs, *taken, *recent;
+    PyObject *ones, *pairs, *taken, *recent;
     Py_ssize_t limit, n = 0, appended = 0;
     PyObject *result = NULL;
 
     (void)self;
-    if (!PyArg_ParseTuple(args, "O!O!OnO!O!", &OnesTableType, &ones, &PyDict_Type, &groups, &pairs, &limit, &PyList_Type, &taken, &PyList_Type, &recent))
+    if (!PyArg_ParseTuple(args, "O!OnO!O!", &GroupTableType, &ones, &pairs, &limit, &PyList_Type, &taken, &PyList_Type, &recent))
         return NULL;
     if (!PyIter_Check(pairs)) {
         PyErr_SetString(PyExc_TypeError, "group_pairs: pairs must be an iterator");
@@ -681,7 +877,7 @@ group_pairs(PyObject *self, PyObject *args)
     }
     iternextfunc next = Py_TYPE(pairs)->tp_iternext;
     PyObject *batch[BATCH];
-    Py_hash_t hashes[BATCH]; /* a counted pair's key_hash, from its prefetch */
+    Py_hash_t hashes[BATCH]; /* each key's key_hash, from its prefetch */
 
     while (n < limit) {
         /* Pull a batch, hashing each counted key and prefetching its slot;
@@ -699,7 +895,7 @@ group_pairs(PyObject *self, PyObject *args)
                 leftover = item;
                 break;
             }
-            hashes[got] = is_one(PyTuple_GET_ITEM(item, 1)) ? table_prefetch((OnesTable *)ones, PyTuple_GET_ITEM(item, 0)) : 0;
+            hashes[got] = table_prefetch((GroupTable *)ones, PyTuple_GET_ITEM(item, 0));
             if (hashes[got] == -1)
                 PyErr_Clear(); /* take_pair hashes it again and reports the error */
             batch[got++] = item;
@@ -712,7 +908,7 @@ group_pairs(PyObject *self, PyObject *args)
         int rc = 0;
         for (; i < got; i++) {
             int counted;
-            rc = take_pair(ones, groups, recent, batch[i], hashes[i], &counted);
+            rc = take_pair((GroupTable *)ones, recent, batch[i], hashes[i], &counted);
             Py_DECREF(batch[i]);
             if (rc < 0)
                 break;
@@ -2149,7 +2345,7 @@ static PyMethodDef methods[] = {
     {"text_lines", text_lines, METH_VARARGS, "Output text lines for an iterator's pairs, into a list."},
     {"text_line", (PyCFunction)(void (*)(void))text_line, METH_FASTCALL, "text_line(fallback, key, value): dumps_text(key) TAB dumps_text(value) LF."},
     {"crc32", crc32_py, METH_VARARGS, "CRC-32 as zlib.crc32 computes it (for tests)."},
-    {"_key_hash", key_hash_py, METH_O, "OnesTable's hash of a str (for tests)."},
+    {"_key_hash", key_hash_py, METH_O, "GroupTable's hash of a str (for tests)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2162,13 +2358,13 @@ PyInit__speedups(void)
 {
     crc_init();
     one = PyLong_FromLong(1);
-    if (one == NULL || PyType_Ready(&OnesTableType) < 0 || PyType_Ready(&RepeatType) < 0 || PyType_Ready(&RepeatsIterType) < 0 ||
+    if (one == NULL || PyType_Ready(&GroupTableType) < 0 || PyType_Ready(&RepeatType) < 0 || PyType_Ready(&RepeatsIterType) < 0 ||
         PyType_Ready(&RecordsType) < 0 || PyType_Ready(&KeyGroupsType) < 0 || PyType_Ready(&GroupValuesType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "OnesTable", (PyObject *)&OnesTableType) < 0 || PyModule_AddObjectRef(m, "Repeat", (PyObject *)&RepeatType) < 0 ||
+    if (PyModule_AddObjectRef(m, "GroupTable", (PyObject *)&GroupTableType) < 0 || PyModule_AddObjectRef(m, "Repeat", (PyObject *)&RepeatType) < 0 ||
         PyModule_AddObjectRef(m, "Records", (PyObject *)&RecordsType) < 0 || PyModule_AddObjectRef(m, "KeyGroups", (PyObject *)&KeyGroupsType) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -31,7 +31,7 @@ from mrargo.runtime.runfile import Record, RunWriter, iter_record_blocks, merge_
 from mrargo.runtime.speedups import speedup
 
 group_pairs: Any = speedup("group_pairs")
-OnesTable: Any = speedup("OnesTable")
+GroupTable: Any = speedup("GroupTable")
 bucket_pairs: Any = speedup("bucket_pairs")
 combine_counts: Any = speedup("combine_counts")
 iter_values_c: Any = speedup("iter_values")
@@ -213,14 +213,17 @@ class MapOutput:
         # a 200k-key finish, where a list's tuple and two bytes took 145),
         # else a list.
         self.bufs: list[Any] = [Records() if Records is not None else [] for _ in range(partitions)]
-        # Waiting pairs, in two tables.  A (str, 1) pair is counted,
-        # ones[k] += 1, so a count's millions of (word, 1) cost one table
-        # update each and no memory (with the C loop, in a C table that
-        # costs a cache miss a pair, not four).  Any other value waits in groups, by
-        # key: str keys as themselves, others by their encoding (1, 1.0 and
-        # True are equal in a dict, but distinct keys).  The combiner sees
-        # a key's 1s first, then its other values in the order they came.
-        self.ones: Any = OnesTable() if group_pairs is not None else {}
+        # Waiting pairs.  A (str, 1) pair is counted, ones[k] += 1, so a
+        # count's millions of (word, 1) cost one table update each and no
+        # memory.  Any other value waits in its key's list.  The combiner
+        # sees a key's 1s first, then its other values in the order they
+        # came.  With the C loop, ones is a GroupTable, which keeps a str
+        # key's count and its list in one slot (a cache miss a pair, where
+        # a dict and its lists cost four), and groups only the other keys;
+        # in Python, ones is a dict of counts and groups holds every list.
+        # groups is keyed by str keys as themselves, others by their
+        # encoding (1, 1.0 and True are equal in a dict, but distinct keys).
+        self.ones: Any = GroupTable() if group_pairs is not None else {}
         self.groups: defaultdict[Any, list[Any]] = defaultdict(list)
         self.keys: dict[bytes, Any] = {}
         self.pending = 0  # slots of values waiting in groups, for the memory estimate
@@ -330,7 +333,7 @@ class MapOutput:
         check_at = CHECK_EVERY - self.unchecked
         try:
             while True:
-                item = group_pairs(self.ones, self.groups, pairs, check_at - taken[0], taken, self.recent)
+                item = group_pairs(self.ones, pairs, check_at - taken[0], taken, self.recent)
                 if item is None:
                     return
                 if item is not Ellipsis:
@@ -366,10 +369,18 @@ class MapOutput:
             else:
                 self.recent[0] = v
         if type(k) is str:
-            return append_value(self.groups[k], v)
+            if type(self.ones) is dict:
+                return append_value(self.groups[k], v)
+            return bool(self.ones.append(k, v))
         hk = codec.encode_key(k)
         self.keys[hk] = k
         return append_value(self.groups[hk], v)
+
+    def waiting(self) -> dict[Any, list[Any]]:
+        """Each key's waiting values other than 1s (str keys as themselves, others by encoding), as lists (for tests)."""
+        if type(self.ones) is dict:
+            return dict(self.groups)
+        return {**self.ones.waiting(), **self.groups}
 
     def _groups_size(self) -> int:
         return (len(self.ones) + len(self.groups)) * _GROUP_OVERHEAD + self.pending * self.value_bytes
@@ -385,14 +396,19 @@ class MapOutput:
         # counting it whole in each made the line index combine 5 times
         # where 2 would do.  The sample is the newest key's last value: the
         # same in both loops.  A repeat's value is shared by the repeat.
-        if self.groups:
-            sample = next(reversed(self.groups.values()))[-1]
+        # The C table's sample is the value it appended last (a key's
+        # tail: a run of it is one slot, as a repeat).
+        last = None if type(self.ones) is dict else self.ones.last()
+        if last is not None or self.groups:
+            sample = last[0] if last is not None else next(reversed(self.groups.values()))[-1]
             extra = 8
             if type(sample) is Repeat:
                 sample, extra = sample.value, 8 + _REPEAT_BYTES
-            # self.recent holds the value just grouped: not a slot.
-            sharers = max(1, sys.getrefcount(sample) - 2 - (sample is self.recent[0]))
+            # self.recent holds the value just grouped: not a slot; nor
+            # does last, the tuple that brought it here.
+            sharers = max(1, sys.getrefcount(sample) - 2 - (last is not None) - (sample is self.recent[0]))
             self.value_bytes = extra + sys.getsizeof(sample) // sharers
+            del last, sample
         size = self._groups_size()
         if size <= self.limit:
             # Within budget, but the process has come near the ceiling:
@@ -407,7 +423,7 @@ class MapOutput:
         for chunk in self._combined():
             for pair in chunk:
                 group_one(pair)
-        self.pending = sum(map(len, self.groups.values()))
+        self.pending = sum(map(len, self.groups.values())) + (0 if type(self.ones) is dict else self.ones.slots())
         # Spill when combining left more than half the budget: the keys
         # themselves fill it, and combining again 4096 pairs later would
         # gain nothing.
@@ -423,32 +439,39 @@ class MapOutput:
 
     # -- spilling and finishing ---------------------------------------------
 
-    def _take_waiting(self) -> tuple[list[tuple[str, int]], dict[Any, list[Any]], dict[bytes, Any]]:
+    def _take_waiting(self) -> tuple[list[tuple[str, int]], list[tuple[str, Any]], list[tuple[Any, list[Any]]], dict[bytes, Any]]:
         """Empty the tables.
 
-        Returns (key, count) for keys with only 1s; the table of every
-        other key's values (str keys, or encodings), a key's 1s first; and
-        the keys of those encodings.
+        Returns (key, count) for keys with only 1s; (key, value) for str
+        keys with one value, not 1, which pass the combiner by (the C
+        table's; Python's leave them in the next list); (key, values) for
+        every other key (str keys, or encodings), a key's 1s first in its
+        list; and the keys of those encodings.
         """
         # Fresh group tables, not cleared ones: the grouping loops look up
         # self.groups on every call, and a swap costs nothing where a copy
-        # cost a pass over every key.  ones is emptied in place: the Python
-        # loop holds it.
-        ones = list(self.ones.items())
-        self.ones.clear()
+        # cost a pass over every key.  ones is emptied in place: the loops
+        # hold it.
         groups, self.groups = self.groups, defaultdict(list)
         keys, self.keys = self.keys, {}
         self.pending = 0
+        if type(self.ones) is not dict:
+            counted, single, grouped = self.ones.take()  # str keys; groups holds only the others
+            if groups:
+                grouped += groups.items()
+            return counted, single, grouped, keys
+        ones = list(self.ones.items())
+        self.ones.clear()
         if not groups:
-            return ones, groups, keys  # a count's usual case
-        single: list[tuple[str, int]] = []
+            return ones, [], [], keys  # a count's usual case
+        counted = []
         for k, n in ones:
             extra = groups.get(k)
             if extra is None:
-                single.append((k, n))
+                counted.append((k, n))
             else:
                 groups[k] = [Repeat(1, n) if n > 1 else 1, *extra]  # its 1s first, one slot
-        return single, groups, keys
+        return counted, [], list(groups.items()), keys
 
     def _combined(self) -> Iterator[list[tuple[Any, Any]]]:
         """Run the combiner over every waiting key, emptying the tables; yield its pairs in chunks.
@@ -457,7 +480,7 @@ class MapOutput:
         are freed as soon as its combiner has run, while they are still in
         the cache, and no list of every combined pair is ever built.
         """
-        single, groups, keys = self._take_waiting()
+        single, alone, grouped, keys = self._take_waiting()
         combiner = self.combiner
         assert combiner is not None
         chunk: list[tuple[Any, Any]] = []
@@ -491,8 +514,15 @@ class MapOutput:
                         chunk = []
                         add = chunk.append
             del single
-            pop = groups.popitem
-            for _ in range(len(groups)):
+            for i in range(0, len(alone), _CHUNK):  # one value each: no combiner call
+                chunk += alone[i : i + _CHUNK]
+                if len(chunk) >= _CHUNK:
+                    yield chunk
+                    chunk = []
+                    add = chunk.append
+            del alone
+            pop = grouped.pop
+            for _ in range(len(grouped)):
                 key, values = pop()
                 if type(key) is not str:
                     key = keys[key]
