@@ -58,8 +58,8 @@ _CHUNK = 4096
 # mapper's list of every word of a 6 MB file is 70 MB, freed but kept
 # among the arenas that its words (now keys) still use.  A process
 # should stay under 256 MiB (README, "Performance"): the file-based index
-# on 100 MB took 256 with 64 MB splits and 269 with 100, and 245-247 with
-# this guard (bench/results/2026-11-28c-memory.md).  Its default 50 MB
+# on 100 MB took 256 with 64 MB splits and 253-269 with 100, and 238-247
+# with this guard (bench/results/2026-11-28c-memory.md).  Its default 50 MB
 # splits peak at 214-219 and did not spill; a target of 208 made them
 # spill, for +5% CPU.
 RESIDENT_TARGET = 216 << 20
