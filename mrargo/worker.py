@@ -38,11 +38,10 @@ from typing import Any, NoReturn
 from mrargo import store
 from mrargo.argo import checks
 from mrargo.argo import contract as c
-from mrargo.errors import EXIT_DETERMINISTIC, EXIT_FAILED, MrargoError, OutputExistsError, PlanError, UsageError, UserCodeError
+from mrargo.errors import EXIT_DETERMINISTIC, EXIT_FAILED, MrargoError, OutputExistsError, PlanError, UsageError, UserCodeError, exit_now
 from mrargo.plan import bundle as bundle_mod
 from mrargo.plan.model import Binding, JobPlan
 from mrargo.runtime import commit, reduceside, tasks
-from mrargo.runtime.context import exit_task_process
 from mrargo.runtime.layout import new_attempt
 
 RUN_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -221,7 +220,7 @@ def _report(line: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None, keep: list[Any] | None = None) -> int:
-    """Run one task of a pod; ``keep`` (see tasks.run_map) only when the process then ends with exit_task_process."""
+    """Run one task of a pod; ``keep`` (see tasks.run_map) only when the process then ends with exit_now."""
     args = parse_args(argv)
     label = f"{args.task} {args.index + 1} of step {args.step}" if args.task in ("map", "reduce") else args.task
     if not RUN_NAME.match(args.run):
@@ -272,4 +271,4 @@ if __name__ == "__main__":
     # Tearing down the modules a pod loads (fsspec, s3fs, aiohttp and their
     # event loop) cost about 45 ms of CPU a task.
     kept: list[Any] = []  # the task's buffers: the exit frees them at once
-    exit_task_process(main(keep=kept))
+    exit_now(main(keep=kept))

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from mrargo.errors import EXIT_INTERRUPTED, EXIT_USAGE, MrargoError
+from mrargo.errors import EXIT_INTERRUPTED, EXIT_USAGE, MrargoError, exit_now
 
 EPILOG = """examples:
   mrargo run examples/wordcount.py -i 'data/*.txt' -o out/
@@ -66,10 +66,8 @@ def console() -> NoReturn:
         sys.exit(code)
     import atexit
 
-    from mrargo.runtime.context import exit_task_process
-
     atexit._run_exitfuncs()
-    exit_task_process(code)  # flushes the standard streams, then os._exit
+    exit_now(code)  # flushes the standard streams, then os._exit
 
 
 def _print_traceback(e: BaseException) -> None:

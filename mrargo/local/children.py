@@ -89,7 +89,6 @@ def start(target: Callable[[int], None]) -> Child:
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
-        code = 1
         try:
             os.close(r)
             _stdin_from_devnull()
@@ -100,7 +99,7 @@ def start(target: Callable[[int], None]) -> Child:
 
                 traceback.print_exc()
         finally:
-            os._exit(code)
+            os._exit(1)
     os.close(w)
     return Child(pid, r)
 

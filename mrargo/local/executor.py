@@ -29,13 +29,13 @@ from mrargo.errors import (
     TaskFailedError,
     UsageError,
     UserCodeError,
+    exit_now,
 )
 from mrargo.local import children
 from mrargo.local.children import Child
 from mrargo.local.progress import Progress
 from mrargo.plan.model import DEFAULT_RETRIES, Binding, JobPlan, shipped_name
 from mrargo.runtime import commit, reduceside, tasks
-from mrargo.runtime.context import exit_task_process
 from mrargo.runtime.layout import FRAMEWORK, TaskId, new_attempt
 
 
@@ -242,7 +242,7 @@ def _child_main(fd: int, plan: JobPlan, run: Binding, task: TaskId, scratch: str
         children.send(fd, json.dumps(msg).encode())
     finally:
         os.close(fd)
-        exit_task_process(0)  # flushes what the task printed
+        exit_now(0)  # flushes what the task printed
 
 
 def run_task(plan: JobPlan, run: Binding, task: TaskId, attempt: str, tmp: str, keep: list[Any] | None = None) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import inspect
-import os
-import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from mrargo.errors import MrargoError, UserCodeError
 from mrargo.plan.loader import Counters, counters_of, new_job
@@ -69,20 +66,6 @@ def run_user(label: str, what: str, fn: Callable[[], Any], where: Callable[[], s
         raise
     except Exception as e:
         raise user_error(label, what, e, where()) from e
-
-
-def exit_task_process(code: int) -> NoReturn:
-    """End a task's process (a local task's child, or a pod) without the interpreter's teardown.
-
-    Everything a task writes is closed, and its data and commit marker put
-    whole, before this runs; freeing its tables and modules one object at
-    a time would only cost time.  Only the standard streams can hold text
-    user code printed: they are flushed first (os._exit does not).
-    """
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe loses the text either way
-            stream.flush()
-    os._exit(code)
 
 
 def identity_mapper(key: Any, value: Any) -> Iterator[tuple[Any, Any]]:

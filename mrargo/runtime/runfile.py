@@ -216,8 +216,8 @@ def iter_records(read: Callable[[int], bytes], label: str, producer: str, expect
 def merge_blocks(sources: list[Iterator[list[Record]]]) -> Iterator[Record]:
     """k-way merge of sorted streams of blocks, record by record (see merged_lists); holds one block per stream.
 
-    The records come through ``chain``, in C: a generator that yielded
-    each one cost a reduce task about 3 ms per 67k records.
+    The records come through ``chain``, in C, not a generator that yielded
+    each one: a 20.6 MB word count's reduce task 25.5 -> 25.0 ms CPU.
     """
     return itertools.chain.from_iterable(merged_lists(sources))
 
