@@ -69,6 +69,8 @@ class MapReduce:
       for output that other tools read as plain text.
     - ``REDUCERS``: partitions per step (``--reducers``; 0 makes the job
       map-only).  The output is one ``part-NNNNN`` file per partition.
+      ``None``, the default, leaves it to each run, from the step's input
+      size alone: 4 up to 1 GiB, then twice as many for each doubling.
     - ``SORT_VALUES``: a reducer's values arrive sorted by the key order.
     - ``FILES``: side files, relative to the job file, that tasks can open
       by name.
@@ -81,7 +83,7 @@ class MapReduce:
 
     INPUT_FORMAT: ClassVar[str] = "lines"
     OUTPUT_FORMAT: ClassVar[str] = "json"
-    REDUCERS: ClassVar[int] = 4
+    REDUCERS: ClassVar[int | None] = None
     SORT_VALUES: ClassVar[bool] = False
     FILES: ClassVar[list[str]] = []
 

@@ -151,6 +151,16 @@ def test_the_auto_split_size_keeps_every_worker_busy() -> None:
     assert tasks(20 * MB, 2, given=32) == 1  # an explicit --split-mb wins
 
 
+def test_the_reducers_a_job_leaves_to_mrargo_follow_the_input_size_alone() -> None:
+    """4 up to 1 GiB, doubling with the input past it, at most the cap; no parallelism in the rule."""
+    from mrargo.runtime.inputs import MB, reducer_count
+
+    assert [reducer_count(n, 2_500) for n in (0, 1, 20 * MB, 1024 * MB)] == [4, 4, 4, 4]
+    assert [reducer_count(n, 2_500) for n in (1024 * MB + 1, 2048 * MB, 2048 * MB + 1, 10_000 * MB)] == [8, 8, 16, 64]
+    assert reducer_count(100_000 * MB, 2_500) == 512 and reducer_count(10**15, 2_500) == 2_500  # the cap bounds it
+    assert reducer_count(10_000 * MB, 40) == 40 and reducer_count(0, 1) == 1  # a cap under the floor wins too
+
+
 def test_twenty_megabytes_of_small_files_fill_two_workers(tmp_path) -> None:
     """Byte-balanced groups of small files, one per worker."""
     from mrargo.runtime.inputs import split_bytes

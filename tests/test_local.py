@@ -8,7 +8,7 @@ import os
 import random
 
 import pytest
-from conftest import JOBS, mrargo, output_bytes, read_output, read_text_files, ref_indexer, ref_wordcount
+from conftest import EXAMPLES, JOBS, mrargo, output_bytes, read_output, read_text_files, ref_indexer, ref_wordcount
 
 from mrargo.runtime.codec import encode_key
 
@@ -71,6 +71,26 @@ def test_output_is_byte_identical_across_workers_hash_seeds_spills_and_the_c_loo
             outputs.append(output_bytes(out))
     assert outputs[0::2] == [outputs[0]] * 4 and outputs[1::2] == [outputs[1]] * 4
     assert sum(len(b) for b in outputs[0].values()) > 0
+
+
+def test_a_job_that_sets_no_reducers_gets_them_from_its_input_size_alone(corpus, tmp_path, monkeypatch) -> None:
+    """The rule's reducers shape the output as --reducers would, and no worker count changes a byte of it."""
+    import mrargo
+    from mrargo.plan.build import load_job
+    from mrargo.runtime import inputs
+
+    _, WordCount = load_job(os.path.join(EXAMPLES, "wordcount.py"))
+    assert WordCount.REDUCERS is None
+    total = sum(os.path.getsize(os.path.join(corpus, f)) for f in os.listdir(corpus))
+    small = mrargo.run(WordCount, corpus, str(tmp_path / "small"), workers=2)
+    assert small.parts == inputs.MIN_AUTO_REDUCERS == 4
+    # Scaled down, so that this corpus counts as over 4 reducers' worth: 8.
+    monkeypatch.setattr(inputs, "REDUCE_BYTES", total // 5)
+    outputs = [output_bytes(mrargo.run(WordCount, corpus, str(tmp_path / f"w{w}"), workers=w).output) for w in (1, 2, 3)]
+    assert list(outputs[0]) == [f"part-{r:05d}" for r in range(8)]
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
+    assert output_bytes(mrargo.run(WordCount, corpus, str(tmp_path / "fixed"), reducers=8).output) == outputs[0]
+    assert dict(read_output(str(tmp_path / "w2"))) == ref_wordcount(corpus)
 
 
 def test_spilling_with_a_combiner_loses_nothing(corpus, tmp_path) -> None:

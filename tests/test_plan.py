@@ -24,6 +24,15 @@ def test_round_trip_is_exact() -> None:
     assert plan.steps[0].mapper == "mapper_words" and plan.steps[1].reducer == "reducer_top"
 
 
+def test_reducers_left_to_the_run_are_none_and_a_version_2_plan_still_loads() -> None:
+    """A job without REDUCERS leaves them to each run's split; a plan compiled before that (every number fixed) still loads."""
+    plan = plan_for(os.path.join(EXAMPLES, "topwords.py"))
+    assert [s.reducers for s in plan.steps] == [None, 1]  # step 2 fixes its own: one reducer sees every count
+    assert JobPlan.from_json(plan.to_json()) == plan
+    older = plan_for(os.path.join(EXAMPLES, "topwords.py"), reducers=4).to_json().replace('"version":3', '"version":2')
+    assert [s.reducers for s in JobPlan.from_json(older).steps] == [4, 1]
+
+
 def test_a_plan_holds_no_run_values() -> None:
     """Inputs, output, work folder and parameters are the binding's: one plan serves every run."""
     text = plan_for(os.path.join(EXAMPLES, "wordcount.py")).to_json()

@@ -143,6 +143,19 @@ def test_fresh_compile_runs_like_mrargo_run(name: str, data: Path, expected: dic
     assert os.listdir(tmp_path / "pods") == []  # a run that succeeded keeps no pod folders
 
 
+def test_the_split_pod_chooses_the_reducers_and_the_reduce_fan_out_follows(data: Path, tmp_path: Path) -> None:
+    """Word count sets no REDUCERS: each run chooses them from its input, bounded by --max-tasks, as `mrargo run` does."""
+    doc = compile_doc("examples/wordcount.py", "--max-tasks", "3")  # 4 fixed reducers would be refused here
+    assert "(reducers from the input size)" in doc["metadata"]["annotations"]["workflows.argoproj.io/description"]
+    tree = run_spec(doc, {"input": str(data), "output": str(tmp_path / "out"), "work-root": str(tmp_path / "work")}, options(tmp_path))
+    assert tree.phase == "Succeeded", tree.render()
+    shuffle = next(n for n in tree.nodes if n.type == "Retry" and n.template == "shuffle")
+    assert dict(shuffle.outputs)["count"] == "3" and len(pods_of(tree, "reduce")) == 3
+    mrargo("run", "examples/wordcount.py", "-i", str(data), "-o", str(tmp_path / "local"), "-q", "--max-tasks", "3", "--workers", "1")
+    assert list(output_bytes(str(tmp_path / "local"))) == ["part-00000", "part-00001", "part-00002"]
+    assert_same_output(tmp_path / "out", tmp_path / "local")
+
+
 @pytest.mark.parametrize("kind", ["workflow", "template"])
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_committed_spec_runs_like_mrargo_run(name: str, kind: str, data: Path, expected: dict[str, Path], tmp_path: Path) -> None:

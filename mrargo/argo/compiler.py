@@ -57,7 +57,7 @@ def compile_workflow(
     values = check_defaults(plan, defaults or RunDefaults(), opts)
     cap, steps = plan.task_cap(), len(plan.steps)
     for s, sp in enumerate(plan.steps):
-        if sp.reducers > cap:
+        if sp.reducers is not None and sp.reducers > cap:
             shared = f" shared by {steps} steps ({cap} each)" if steps > 1 else ""
             raise UsageError(
                 f"step {s + 1} has {sp.reducers} reducers, more than --max-tasks {plan.options.max_tasks}{shared}; "

@@ -185,5 +185,11 @@ def beside(output: str) -> str:
 def describe(plan: JobPlan) -> str:
     where = os.path.basename(plan.job.path) if plan.job.path else plan.job.module
     steps = len(plan.steps)
-    reducers = ", ".join("map-only" if s.map_only else f"{s.reducers} reducer{'s' if s.reducers != 1 else ''}" for s in plan.steps)
+    reducers = ", ".join(_reducers(s.reducers) for s in plan.steps)
     return f"MapReduce job {plan.job.class_name} from {where}: {steps} step{'s' if steps > 1 else ''} ({reducers}). Compiled by mrargo."
+
+
+def _reducers(n: int | None) -> str:
+    if n is None:
+        return "reducers from the input size"
+    return "map-only" if n == 0 else f"{n} reducer{'s' if n != 1 else ''}"

@@ -19,7 +19,7 @@ def add_job_arguments(p: argparse.ArgumentParser, job_help: str) -> None:
     p.add_argument("job", metavar="JOB", help=job_help)
     p.add_argument("-i", "--input", action="append", default=[], metavar="URL", help="input file, directory, glob or URL (repeatable)")
     p.add_argument("-o", "--output", metavar="URL", help="output directory or URL")
-    p.add_argument("--reducers", type=int, metavar="N", help="reducers per step (default: the job's REDUCERS)")
+    p.add_argument("--reducers", type=int, metavar="N", help="reducers per step; 0 makes the job map-only (default: the job's REDUCERS, or if it sets none, chosen from each step's input size: 4 up to 1 GiB, doubling with it)")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="job parameter, seen as self.params[K] (repeatable)")
 
 

@@ -21,7 +21,10 @@ from typing import Any
 from mrargo.api import INPUT_FORMATS, OUTPUT_FORMATS
 from mrargo.errors import PlanError, UsageError
 
-PLAN_VERSION = 2
+# 3: a step's reducers may be None, chosen for each run by its split.
+# A version 2 plan (every number fixed) still loads.
+PLAN_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 DECODE_ERRORS = ("strict", "replace", "skip")
 # Retries of a failed task, for every backend: `mrargo run` and the
 # retryStrategy of a compiled spec.
@@ -39,9 +42,9 @@ class JobRef:
 
 @dataclass(frozen=True)
 class StepPlan:
-    """One step: the names of its methods and its reducer count (0 = map-only)."""
+    """One step: the names of its methods and its reducer count (0 = map-only, None = chosen for each run)."""
 
-    reducers: int
+    reducers: int | None
     mapper: str | None = None
     combiner: str | None = None
     reducer: str | None = None
@@ -113,7 +116,7 @@ class JobPlan:
     def from_json(text: str) -> JobPlan:
         try:
             d = json.loads(text)
-            if d.get("version") != PLAN_VERSION:
+            if d.get("version") not in READABLE_VERSIONS:
                 raise PlanError(f"plan version {d.get('version')!r} is not {PLAN_VERSION}; recompile the job with this mrargo")
             plan = JobPlan(
                 job=JobRef(**d["job"]),
@@ -169,7 +172,7 @@ def validate_plan(plan: JobPlan) -> None:
     if plan.output_format not in OUTPUT_FORMATS:
         raise PlanError(f"OUTPUT_FORMAT {plan.output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}")
     for i, s in enumerate(plan.steps):
-        if s.reducer is not None and not 1 <= s.reducers <= 100_000:
+        if s.reducer is not None and s.reducers is not None and not 1 <= s.reducers <= 100_000:
             raise PlanError(f"step {i + 1} has {s.reducers} reducers; --reducers (or REDUCERS) takes 0 (map-only) to 100000")
     # The options are flags of run and compile: a bad one is a usage error.
     o = plan.options

@@ -69,6 +69,29 @@ def split_bytes(total: int, split_mb: int, parallel: int, min_split_mb: int) -> 
     return max(min_split_mb * MB, -(-total // tasks), 1)
 
 
+# The reducers of a step whose job does not fix their number: at least
+# MIN_AUTO_REDUCERS, and one more doubling for each REDUCE_BYTES of the
+# step's input beyond that.  The figure is Hive's default for the same
+# choice (hive.exec.reducers.bytes.per.reducer, 256 MB since Hive 0.14).
+MIN_AUTO_REDUCERS = 4
+REDUCE_BYTES = 256 * MB
+
+
+def reducer_count(total: int, cap: int) -> int:
+    """How many reducers a step gets when the job leaves it to mrargo: from its input's size alone.
+
+    4 up to 1 GiB, 8 up to 2 GiB, 16 up to 4 GiB, ..., at most ``cap``.
+    Not from the parallelism, as the splits are: the reducers decide the
+    part files, and a run's output is the same bytes for any ``--workers``
+    and on Argo.  Powers of two share out evenly over 2, 4, 8, ... cores
+    or pods at once.
+    """
+    r = MIN_AUTO_REDUCERS
+    while r * REDUCE_BYTES < total and r < cap:
+        r *= 2
+    return max(1, min(r, cap))
+
+
 def plan_splits(files: list[store.FileInfo], input_format: str, split_bytes: int, max_splits: int = 0) -> list[list[Piece]]:
     """Cut inputs into splits of about ``split_bytes``, grouping small files; at most ``max_splits`` of them.
 

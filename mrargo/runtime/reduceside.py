@@ -27,8 +27,9 @@ def run_reduce(plan: JobPlan, run: Binding, step: int, index: int, attempt: str,
     sp = plan.steps[step]
     if sp.reducer is None:
         raise PlanError(f"step {step + 1} is map-only; it has no reduce tasks")
-    tid = TaskId(step, "reduce", index, sp.reducers)
-    part = read_json(layout.partition_url(work, step, index), f"partition list of {tid.label}", TaskId(step, "shuffle").key)
+    # The number of reducers is the run's (tasks.run_split), written in every partition list.
+    part = read_json(layout.partition_url(work, step, index), f"partition list of {TaskId(step, 'reduce', index).label}", TaskId(step, "shuffle").key)
+    tid = TaskId(step, "reduce", index, int(part["reducers"]))
     segments = [Segment.from_json(s) for s in part["segments"]]
     stream = merge_bounded([_segment_source(s) for s in segments], plan.options.merge_fan_in, tmpdir)
     job = make_job(plan, run)

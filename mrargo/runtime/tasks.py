@@ -29,7 +29,7 @@ from mrargo.runtime.context import (
     user_error,
     user_method,
 )
-from mrargo.runtime.inputs import MB, DecodePolicy, Piece, Position, plan_splits, read_blocks, split_bytes
+from mrargo.runtime.inputs import MB, DecodePolicy, Piece, Position, plan_splits, read_blocks, reducer_count, split_bytes
 from mrargo.runtime.layout import FRAMEWORK, TaskId, marker_url, read_json, write_json
 from mrargo.runtime.mapside import MapOutput
 from mrargo.runtime.output import OutputWriter, bump
@@ -39,7 +39,11 @@ from mrargo.runtime.runfile import Segment
 
 
 def run_split(plan: JobPlan, run: Binding, step: int) -> int:
-    """List the step's inputs, cut them into splits, write the split list.
+    """List the step's inputs, cut them into splits, choose the reducers, write the split list.
+
+    A step whose job does not fix its reducers gets them from its input's
+    size here (``reducer_count``), and every later task of the step reads
+    the number from the split list.
 
     The first split of a run also refuses an existing output, so a run
     that cannot commit fails before its first map, not after its last
@@ -61,13 +65,19 @@ def run_split(plan: JobPlan, run: Binding, step: int) -> int:
     if not splits:
         # An input of only empty files still runs one (empty) map task.
         splits = [[]]
-    write_json(layout.splits_url(run.work_dir, step), {"splits": [[p.to_json() for p in s] for s in splits], "bytes": total})
+    sp = plan.steps[step]
+    reducers = 0 if sp.map_only else sp.reducers if sp.reducers is not None else reducer_count(total, plan.task_cap())
+    write_json(layout.splits_url(run.work_dir, step), {"splits": [[p.to_json() for p in s] for s in splits], "bytes": total, "reducers": reducers})
     return len(splits)
 
 
+def split_list(run: Binding, step: int) -> Any:
+    """The split list of a step: its ``splits``, its input's ``bytes`` and its ``reducers`` (0: map-only)."""
+    return read_json(layout.splits_url(run.work_dir, step), f"split list of step {step + 1}", TaskId(step, "split").key)
+
+
 def split_count(run: Binding, step: int) -> int:
-    tid = TaskId(step, "split")
-    return len(read_json(layout.splits_url(run.work_dir, step), f"split list of step {step + 1}", tid.key)["splits"])
+    return len(split_list(run, step)["splits"])
 
 
 # -- map ---------------------------------------------------------------------
@@ -83,7 +93,8 @@ def run_map(plan: JobPlan, run: Binding, step: int, index: int, attempt: str, tm
     """
     sp = plan.steps[step]
     work = run.work_dir
-    splits = read_json(layout.splits_url(work, step), f"split list of step {step + 1}", TaskId(step, "split").key)["splits"]
+    listed = split_list(run, step)
+    splits = listed["splits"]
     tid = TaskId(step, "map", index, len(splits))
     pieces = [Piece.from_json(p) for p in splits[index]]
     job = make_job(plan, run)
@@ -117,7 +128,7 @@ def run_map(plan: JobPlan, run: Binding, step: int, index: int, attempt: str, tm
             out: Any = OutputWriter(f, fmt=plan.output_format if last else None, counters=fw, label=tid.label)
         else:
             out = MapOutput(
-                partitions=sp.reducers,
+                partitions=int(listed["reducers"]),
                 label=tid.label,
                 buffer_bytes=plan.options.sort_buffer_mb * MB,
                 tmpdir=tmpdir,
@@ -203,9 +214,8 @@ def _guarded_partition(job: Any, label: str) -> Any:
 def run_shuffle(plan: JobPlan, run: Binding, step: int) -> int:
     """Check every map's commit marker and files, total the counters, hand out partitions."""
     work = run.work_dir
-    sp = plan.steps[step]
-    M = split_count(run, step)
-    R = sp.reducers
+    listed = split_list(run, step)
+    M, R = len(listed["splits"]), int(listed["reducers"])
     parts: list[list[dict[str, object]]] = [[] for _ in range(R)]
     part_records = [0] * R
     counters: Counters = {}
@@ -236,7 +246,7 @@ def run_shuffle(plan: JobPlan, run: Binding, step: int) -> int:
     if limit and bad > limit:
         raise UserCodeError(f"step {step + 1}: {bad} records failed in the mapper, more than --max-bad-records {limit}")
     for r in range(R):
-        write_json(layout.partition_url(work, step, r), {"segments": parts[r], "records": part_records[r]})
+        write_json(layout.partition_url(work, step, r), {"segments": parts[r], "records": part_records[r], "reducers": R})
     merge_counters(counters, {FRAMEWORK: {"shuffle bytes": shuffle_bytes}})
     total = sum(part_records)
     summary = {
@@ -259,7 +269,8 @@ def step_outputs(plan: JobPlan, run: Binding, step: int) -> list[dict[str, Any]]
     work = run.work_dir
     sp = plan.steps[step]
     kind = "map" if sp.map_only else "reduce"
-    n = split_count(run, step) if sp.map_only else sp.reducers
+    listed = split_list(run, step)
+    n = len(listed["splits"]) if sp.map_only else int(listed["reducers"])
     out = []
     for i in range(n):
         tid = TaskId(step, kind, i, n)
