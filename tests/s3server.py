@@ -7,7 +7,10 @@ exactly as a MinIO user would configure mrargo.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +30,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Run in the server's process before exec: a pytest killed or crashed (no teardown) takes its server along."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the prctl
+        os._exit(1)
+
+
 @pytest.fixture(scope="session")
 def s3_env() -> Iterator[dict[str, str]]:
     port = _free_port()
@@ -35,6 +48,7 @@ def s3_env() -> Iterator[dict[str, str]]:
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=functools.partial(_die_with_parent, os.getpid()),
     )
     try:
         deadline = time.monotonic() + 30
