@@ -306,6 +306,45 @@ def test_a_signal_stops_the_pods_and_removes_the_temporary_folders(tmp_path: Pat
     assert os.listdir(tmp) == []  # no mrargo-pods-*, no mrargo-store-*
 
 
+def test_a_signal_that_lands_inside_a_futures_lock_still_stops_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM delivered while the scheduler holds a pod's future lock, in concurrent.futures.wait.
+
+    Raised from the handler, the exception left that lock held: the pod
+    thread could never finish its future, and the abort waited for the
+    thread for ever (a 60 s test timeout, once in a full run).  An alarm
+    fails the test instead of hanging it.
+    """
+    from concurrent.futures import _base
+
+    from mrargo.errors import EXIT_TERMINATED, Interrupted
+
+    (tmp_path / "in.txt").write_text("x\n")
+    doc = compile_doc(str(JOB_DIR / "sleepy.py"), "--param", "sleep=60")
+    sent: list[int] = []
+
+    def enter(self: Any) -> None:
+        for future in self.futures:
+            future._condition.acquire()
+            if not sent and glob.glob(str(tmp_path / "pods" / "*-map-*" / "main.log")):
+                sent.append(1)
+                os.kill(os.getpid(), signal.SIGTERM)  # its handler runs here, with this lock held
+
+    def too_long(signum: int, frame: Any) -> None:
+        raise AssertionError("the run did not stop within 30 s of SIGTERM")
+
+    monkeypatch.setattr(_base._AcquireFutures, "__enter__", enter)
+    old = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(30)
+    try:
+        with pytest.raises(Interrupted) as e:
+            run_spec(doc, {"input": str(tmp_path / "in.txt"), "output": str(tmp_path / "out"), "work-root": str(tmp_path / "work")}, options(tmp_path))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert sent and e.value.exit_code == EXIT_TERMINATED
+    assert not (tmp_path / "out").exists()
+
+
 # -- refusals ----------------------------------------------------------------------------------
 
 

@@ -15,14 +15,18 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mrargo.argo import contract
-from mrargo.errors import one_line
+from mrargo.errors import EXIT_TERMINATED, Interrupted, one_line
+from mrargo.local import INTERRUPTED
 from mrargo.local.progress import Progress
 from mrargo.specrun.expr import SpecError, substitute
 from mrargo.specrun.items import Items, param_items, sequence_items
@@ -101,12 +105,17 @@ def execute(spec: Spec, params: dict[str, str], opts: SpecOptions) -> NodeTree:
     return run.execute()
 
 
+# How often the scheduler looks for a signal while it waits for pods.
+SIGNAL_POLL_SECONDS = 0.2
+
+
 class _Run:
     """One run's state; ``execute`` makes the folders and threads it needs, and stops them."""
 
     pool: ThreadPoolExecutor
     pods_dir: str
     deadline_at: float | None = None
+    signalled = 0  # the Ctrl-C or SIGTERM to act on, once the scheduler is at a safe point
 
     def __init__(self, spec: Spec, scope: dict[str, str], opts: SpecOptions, name: str) -> None:
         self.spec, self.scope, self.opts, self.name = spec, scope, opts, name
@@ -136,16 +145,17 @@ class _Run:
         self.pods_dir = self.opts.pods_dir or tempfile.mkdtemp(prefix="mrargo-pods-")
         self.pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="mrargo-pod")
         try:
-            phase, message = self._run_dag(self.spec.template(self.spec.entrypoint))
-            on_exit = ""
-            if self.spec.on_exit:
-                # The exit handler runs whatever the outcome and sees it as workflow.status
-                # (https://argo-workflows.readthedocs.io/en/latest/walk-through/exit-handlers/).
-                self.scope["workflow.status"] = phase
-                on_exit = f"{self.name}.onExit"
-                exit_phase, exit_message = self._run_exit_handler(on_exit)
-                if phase == "Succeeded" and exit_phase != "Succeeded":
-                    phase, message = exit_phase, exit_message  # a failed exit handler fails the run
+            with self._signals_noted():
+                phase, message = self._run_dag(self.spec.template(self.spec.entrypoint))
+                on_exit = ""
+                if self.spec.on_exit:
+                    # The exit handler runs whatever the outcome and sees it as workflow.status
+                    # (https://argo-workflows.readthedocs.io/en/latest/walk-through/exit-handlers/).
+                    self.scope["workflow.status"] = phase
+                    on_exit = f"{self.name}.onExit"
+                    exit_phase, exit_message = self._run_exit_handler(on_exit)
+                    if phase == "Succeeded" and exit_phase != "Succeeded":
+                        phase, message = exit_phase, exit_message  # a failed exit handler fails the run
         except BaseException:
             # Ctrl-C or SIGTERM: stop every pod, and leave no pod folder behind.
             self.supervisor.stop_all()
@@ -158,6 +168,40 @@ class _Run:
         params = tuple((k.split(".", 2)[2], v) for k, v in self.scope.items() if k.startswith("workflow.parameters."))
         return NodeTree(self.name, self.spec.namespace, phase, message, tuple(self.nodes.values()), self.name, on_exit,
                         started, time.time(), params)  # fmt: skip
+
+    @contextlib.contextmanager
+    def _signals_noted(self) -> Iterator[None]:
+        """Ctrl-C and SIGTERM only set ``signalled``; ``_wait_for_pods`` raises for them.
+
+        An exception raised by a handler starts at whatever bytecode the
+        main thread is at, and there it can leave a lock half-taken: in
+        ``concurrent.futures.wait``, a future's lock stays held, the pod
+        thread that finishes that future blocks on it for ever, and the
+        abort's ``pool.shutdown`` waits for that thread.  Raised from the
+        wait loop, the exception finds no lock held.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def note(signum: int, frame: Any) -> None:
+            self.signalled = signum
+
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s, handler in old.items():
+            if handler is not signal.SIG_IGN:  # a run started with Ctrl-C ignored keeps ignoring it
+                signal.signal(s, note)
+        try:
+            yield
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+
+    def _stop_if_signalled(self) -> None:
+        if self.signalled == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.signalled:
+            raise Interrupted(INTERRUPTED, exit_code=EXIT_TERMINATED)
 
     def _run_dag(self, t: Template) -> tuple[str, str]:
         self._add(Node(self.name, self.name, "DAG", t.name, "Running", started=time.time()))
@@ -342,13 +386,18 @@ class _Run:
         return min(limits) if limits else None
 
     def _wait_for_pods(self) -> None:
+        self._stop_if_signalled()
         free = len(self.inflight) < self.slots
         pending = [u.not_before for u in self.waiting]
         timeout = max(0.0, min(pending) - time.time()) if pending and free else None
+        # Never longer than the signal poll: a handler that only notes the
+        # signal does not cut a wait short.
+        timeout = SIGNAL_POLL_SECONDS if timeout is None else min(timeout, SIGNAL_POLL_SECONDS)
         if not self.inflight:
-            time.sleep(timeout or 0.0)
+            time.sleep(timeout)
             return
         done, _ = wait(list(self.inflight), timeout=timeout, return_when=FIRST_COMPLETED)
+        self._stop_if_signalled()
         for f in done:
             unit, pod_id = self.inflight.pop(f)
             self._attempt_done(unit, pod_id, f.result())
