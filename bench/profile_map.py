@@ -46,7 +46,7 @@ from mrargo.plan.build import build_plan  # noqa: E402
 from mrargo.plan.loader import new_job  # noqa: E402
 from mrargo.runtime import mapside  # noqa: E402
 from mrargo.runtime.context import TASK_GC_THRESHOLDS  # noqa: E402
-from mrargo.runtime.inputs import MB, DecodePolicy, Position, plan_splits, read_piece, split_bytes  # noqa: E402
+from mrargo.runtime.inputs import MB, DecodePolicy, Position, plan_splits, read_piece, reducer_count, split_bytes  # noqa: E402
 from mrargo.runtime.mapside import MapOutput  # noqa: E402
 from mrargo.runtime.runfile import RunWriter  # noqa: E402
 
@@ -100,7 +100,7 @@ def main() -> None:
     ap.add_argument("--task", type=int, default=1, help="which map task to profile, from 1 (default: 1)")
     ap.add_argument("--split-mb", type=int, default=0, help="split size, as mrargo run --split-mb (default: 0, mrargo's rule)")
     ap.add_argument("--workers", type=int, default=WORKERS, help=f"the workers mrargo's split rule plans for (default: {WORKERS})")
-    ap.add_argument("--reducers", type=int, help="partitions (default: the job's)")
+    ap.add_argument("--reducers", type=int, help="partitions (default: the job's, or mrargo's rule for the input's size)")
     ap.add_argument("-n", type=int, default=4, help="runs per stage (default 4)")
     args = ap.parse_args()
     runs = args.n
@@ -111,6 +111,7 @@ def main() -> None:
     total = sum(f.size for f in files)
     size = split_bytes(total, args.split_mb, args.workers, plan.options.min_split_mb)
     splits = plan_splits(files, plan.input_format, size, plan.options.max_tasks)
+    partitions = step.reducers if step.reducers is not None else reducer_count(total, plan.task_cap())
     print(f"{len(files)} files, {total / 1e6:.1f} MB -> {len(splits)} map task(s) of about {size / MB:.1f} MiB for {args.workers} workers:")
     for i, s in enumerate(splits, 1):
         size = sum((p.end - p.start) if p.end >= 0 else os.path.getsize(p.url) for p in s)
@@ -146,7 +147,7 @@ def main() -> None:
         counters.clear()
         with tempfile.TemporaryDirectory() as tmp:
             out = MapOutput(
-                partitions=step.reducers,
+                partitions=partitions,
                 label="profile",
                 buffer_bytes=plan.options.sort_buffer_mb * MB,
                 tmpdir=tmp,

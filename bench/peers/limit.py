@@ -137,7 +137,7 @@ class StepCode:
     mapper: Callable[..., Iterable[Any]]
     combiner: Callable[..., Iterable[Any]] | None
     reducer: Callable[..., Iterable[Any]] | None
-    reducers: int
+    reducers: int | None  # None: chosen from the input's size
 
 
 HOOKS = ("mapper_init", "mapper_final", "combiner_init", "combiner_final", "reducer_init", "reducer_final")
@@ -308,6 +308,9 @@ def run_limit(paths: list[str], procs: int) -> tuple[Pairs, dict[str, Any]]:
     _, timings["read_1proc_s"], _ = timed(lambda: read_input(everything))
     _, timings["map_1proc_s"], timings["map_1proc_cpu"] = timed(lambda: map_input(everything, mapper0, drain))
     records: Pairs = []
+    from mrargo.runtime.inputs import reducer_count
+
+    input_bytes = sum(os.path.getsize(p) for p in paths)
     for step_no, step in enumerate(j.steps):
         tasks: list[Any] = [(step_no, s) for s in shares] if step_no == 0 else [(step_no, s) for s in halves(records, procs)]
         maps = in_parallel(map_task, [t for t in tasks if t[1]])
@@ -316,7 +319,8 @@ def run_limit(paths: list[str], procs: int) -> tuple[Pairs, dict[str, Any]]:
         for m in maps:
             for k, v in m.pop("pairs"):
                 groups[k].append(v)
-        reducers = max(1, min(procs, step.reducers))
+        # A job that leaves its reducers to mrargo gets them from the input's size, as a run does.
+        reducers = max(1, min(procs, step.reducers if step.reducers is not None else reducer_count(input_bytes, 1 << 30)))
         keyed = list(groups.items())
         del groups
         # Keys dealt out in turn, as a hash partitioner spreads them: the first
