@@ -230,6 +230,16 @@ def test_no_spurious_attempts_without_failures(tmp_path) -> None:
     assert fw["task attempts"] == 1 + 3 and fw["task retries"] == 0
 
 
+def test_a_bug_after_a_skipped_undecodable_line_names_its_own_line(tmp_path) -> None:
+    """--decode-errors skip leaves lines out of the mapper's view; the byte offset still names the failing line."""
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"fine\nbad \xff\nfine\npoison\nfine\n")
+    proc = mrargo("run", os.path.join(JOBS, "buggy.py"), "-i", str(src), "-o", str(tmp_path / "out"), "--retries", "0",
+                  "--decode-errors", "skip", check=False)  # fmt: skip
+    assert proc.returncode == 3
+    assert proc.stderr.strip().splitlines()[-1].endswith(f"cannot digest poison (input {src} at byte 16)")
+
+
 def test_user_bug_is_one_line_naming_task_input_and_exception(tmp_path) -> None:
     src = tmp_path / "in.txt"
     src.write_text("fine\nfine\npoison\nfine\n")

@@ -220,12 +220,30 @@ def _check_lines(data: bytes, max_record: int, url: str, start: int) -> None:
         pos = end + 1
 
 
-def line_offset(data: bytes, base: int, index: int) -> int:
-    """Byte offset of line ``index`` in a block that starts at ``base``."""
+def line_offset(data: bytes, base: int, index: int, skipped_bad: bool = False) -> int:
+    """Byte offset of line ``index`` in a block that starts at ``base``.
+
+    With ``skipped_bad`` (``--decode-errors skip``) the index counts only
+    the lines that decode, as the mapper saw them.
+    """
     pos = 0
-    for _ in range(index):
-        pos = data.index(b"\n", pos) + 1
-    return base + pos
+    while True:
+        end = data.find(b"\n", pos)
+        if not skipped_bad or _decodes(data[pos : len(data) if end < 0 else end]):
+            if index == 0:
+                return base + pos
+            index -= 1
+        if end < 0:
+            raise ValueError("line index past the block")
+        pos = end + 1
+
+
+def _decodes(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class Position:
@@ -237,9 +255,10 @@ class Position:
     line costs a store here.
     """
 
-    __slots__ = ("url", "block", "base", "index", "pending", "count", "done")
+    __slots__ = ("url", "block", "base", "index", "pending", "count", "done", "skips_bad")
 
-    def __init__(self) -> None:
+    def __init__(self, skips_bad: bool = False) -> None:
+        self.skips_bad = skips_bad  # --decode-errors skip: a block's lines may leave some out
         self.url = ""
         self.block = b""
         self.base = 0
@@ -271,7 +290,7 @@ class Position:
             if base < 0:
                 base = first_line_start(self.url, -base - 1)
             if self.block:
-                return f"{self.url} at byte {line_offset(self.block, base, index)}"
+                return f"{self.url} at byte {line_offset(self.block, base, index, self.skips_bad)}"
         except (OSError, ValueError):
             pass
         return f"{self.url} at byte {max(base, 0)}"

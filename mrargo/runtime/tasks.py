@@ -100,7 +100,7 @@ def run_map(plan: JobPlan, run: Binding, step: int, index: int, attempt: str, tm
     job = make_job(plan, run)
     fw: dict[str, int] = {}
     policy = DecodePolicy(plan.options.decode_errors)
-    pos = Position()
+    pos = Position(skips_bad=policy.mode == "skip")
     mapper = user_method(job, sp.mapper, tid.label) if sp.mapper else identity_mapper
     max_record = plan.options.max_record_mb * MB
     # mapper_init and mapper_final see the input file too when the task reads
