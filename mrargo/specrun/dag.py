@@ -187,10 +187,12 @@ class _Run:
         def note(signum: int, frame: Any) -> None:
             self.signalled = signum
 
-        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        for s, handler in old.items():
-            if handler is not signal.SIG_IGN:  # a run started with Ctrl-C ignored keeps ignoring it
-                signal.signal(s, note)
+        # A handler set outside Python (getsignal: None) could not be put
+        # back, and one that ignores the signal (a run started with Ctrl-C
+        # ignored) stays.
+        old = {s: h for s in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(s)) not in (None, signal.SIG_IGN)}
+        for s in old:
+            signal.signal(s, note)
         try:
             yield
         finally:
