@@ -31,11 +31,14 @@ def _free_port() -> int:
 
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Looked up here, not in the forked child: a dlopen there could wait for a
+# lock that another thread of pytest (fsspec's event loop) held at the fork.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
 
 
 def _die_with_parent(parent: int) -> None:
     """Run in the server's process before exec: a pytest killed or crashed (no teardown) takes its server along."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the parent died before the prctl
         os._exit(1)
 
